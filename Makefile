@@ -1,0 +1,48 @@
+# sclib: two commands do everything on a fresh machine.
+#   make figures   run every numbered notebook headlessly (papermill) into figures/
+#   make test      unit tests and the notebooks under nbval (what CI runs)
+# Both set up .venv first when it is missing or older than pyproject.toml.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.sclib-installed
+PROFILE ?= quick
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PYTHONHASHSEED := 0
+# the kernel of this .venv comes first, whatever kernels a user has installed elsewhere
+export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
+
+.PHONY: setup test unit notebooks figures lab lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (sclib)" >/dev/null
+	touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+unit: setup
+	$(PY) -m pytest tests -p no:cacheprovider
+
+figures: setup
+	$(PY) -m sclib.figures --profile $(PROFILE)
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: setup
+	$(PY) bench/masks.py
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache
