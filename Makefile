@@ -26,10 +26,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: setup
-	$(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	$(PY) -m pytest sclib tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 unit: setup
-	$(PY) -m pytest tests -p no:cacheprovider
+	$(PY) -m pytest sclib tests -p no:cacheprovider
 
 figures: setup
 	$(PY) -m sclib.figures --profile $(PROFILE)

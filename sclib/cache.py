@@ -1,0 +1,121 @@
+"""An on-disk cache keyed by full configuration, safe against interruption.
+
+Every expensive result (a trained base model, a mask, a run's row) is stored under
+``<root>/<kind>/<key>/`` where ``key`` hashes the complete configuration that made it.
+An entry is written into a temporary folder and renamed into place only when complete,
+and carries a checksum of its payload: a partial or corrupted entry is detected, removed
+and recomputed, never read.
+
+>>> import tempfile
+>>> cache = Cache(tempfile.mkdtemp())
+>>> cache.get_or_compute("demo", {"a": 1}, lambda: {"x": 2})
+{'x': 2}
+>>> cache.get_or_compute("demo", {"a": 1}, lambda: 1 / 0)  # cached: not recomputed
+{'x': 2}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "data" / "cache"
+
+
+def _plain(obj: Any) -> Any:
+    """A JSON-able, canonical form of configs (dataclasses, tuples, paths)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {"__type__": type(obj).__name__, **_plain(dataclasses.asdict(obj))}
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in sorted(obj.items())}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, float) and obj.is_integer():
+        return obj  # keep 1.0 distinct from 1 in the JSON text
+    return obj
+
+
+def config_key(config: Any) -> str:
+    """A stable hash of a configuration (dataclass, dict, list of them).
+
+    >>> config_key({"b": 1, "a": (2, 3)}) == config_key({"a": [2, 3], "b": 1})
+    True
+    """
+    text = json.dumps(_plain(config), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+class Cache:
+    """Results stored on disk by (kind, config). ``root=None`` keeps nothing on disk."""
+
+    def __init__(self, root: Path | str | None = DEFAULT_ROOT) -> None:
+        self.root = Path(root) if root is not None else None
+        self.hits = 0
+        self.misses = 0
+
+    def _dir(self, kind: str, config: Any) -> Path:
+        assert self.root is not None
+        return self.root / kind / config_key(config)
+
+    def load(self, kind: str, config: Any) -> Any | None:
+        """The stored payload, or None when absent, partial or corrupted (then removed)."""
+        if self.root is None:
+            return None
+        entry = self._dir(kind, config)
+        try:
+            meta = json.loads((entry / "meta.json").read_text())
+            blob = (entry / "payload.pt").read_bytes()
+            if meta["sha256"] != hashlib.sha256(blob).hexdigest():
+                raise ValueError("checksum mismatch")
+            if meta["config"] != _plain(config):
+                raise ValueError("config mismatch")
+            return torch.load(io.BytesIO(blob), weights_only=False)
+        except FileNotFoundError:
+            if entry.exists():  # a folder without its files: partial, drop it
+                shutil.rmtree(entry, ignore_errors=True)
+            return None
+        except Exception:
+            shutil.rmtree(entry, ignore_errors=True)
+            return None
+
+    def save(self, kind: str, config: Any, payload: Any) -> None:
+        """Store ``payload`` atomically: complete or not at all."""
+        if self.root is None:
+            return
+        entry = self._dir(kind, config)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        blob = buffer.getvalue()
+        meta = {"config": _plain(config), "sha256": hashlib.sha256(blob).hexdigest()}
+        tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=".tmp-"))
+        try:
+            (tmp / "payload.pt").write_bytes(blob)
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
+            if entry.exists():
+                shutil.rmtree(entry)
+            os.replace(tmp, entry)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def get_or_compute(self, kind: str, config: Any, compute: Callable[[], Any]) -> Any:
+        """The cached payload for (kind, config), computing and storing it when missing."""
+        payload = self.load(kind, config)
+        if payload is not None:
+            self.hits += 1
+            return payload
+        self.misses += 1
+        payload = compute()
+        self.save(kind, config, payload)
+        return payload
