@@ -21,7 +21,11 @@ TASK_NAMES = {
     "SV-Agreement": "sv_agreement",
     "Anaphora": "anaphora",
 }
-ARCHITECTURE_NAMES = {"ResNet50": "resnet", "WideResNet50": "wide_resnet", "BERT-small": "bert_small"}
+ARCHITECTURE_NAMES = {
+    "ResNet50": "resnet",
+    "WideResNet50": "wide_resnet",
+    "BERT-small": "bert_small",
+}
 # regime -> (our regime, what the backbone was pretrained with)
 REGIME_NAMES = {
     "scratch": ("scratch", "none"),

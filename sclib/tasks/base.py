@@ -7,8 +7,9 @@ odd item breaks. Vision and language tasks differ only in what an item is.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -48,7 +49,7 @@ class ProblemSet(Dataset):
     def __getitem__(self, i: int) -> tuple[Any, int, dict[str, Any]]:
         return self.items[i], int(self.odd_index[i]), self.meta[i]
 
-    def subset(self, n: int) -> "ProblemSet":
+    def subset(self, n: int) -> ProblemSet:
         """The first ``n`` problems (all when ``n`` exceeds the size)."""
         return ProblemSet(self.items[:n], self.odd_index[:n], self.meta[:n], dict(self.params))
 
@@ -58,7 +59,7 @@ def collate_problems(batch: Sequence[tuple[Any, int, dict]]) -> tuple[Any, torch
 
     Tensor items are stacked to (B, 4, ...); string items stay a list of B lists of 4.
     """
-    items, odd, metas = zip(*batch)
+    items, odd, metas = zip(*batch, strict=False)
     if isinstance(items[0], torch.Tensor):
         stacked: Any = torch.stack(items)
     else:
@@ -117,8 +118,7 @@ class Task:
         a, b = self.subroutines
         if subroutine not in self.subroutines:
             raise ValueError(
-                f"unknown subroutine {subroutine!r} for task {self.name!r}; "
-                f"choose one of: {a}, {b}"
+                f"unknown subroutine {subroutine!r} for task {self.name!r}; choose one of: {a}, {b}"
             )
         return b if subroutine == a else a
 
