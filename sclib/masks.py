@@ -1,0 +1,450 @@
+"""Weight masks and ablations for any PyTorch model (../PAPER.md, "Masks", "Ablation").
+
+Continuous sparsification (Savarese et al. 2020): each masked weight ``W`` gets a logit
+tensor ``s`` of its shape, and the module sees ``W * sigmoid(temperature * s)`` in
+training mode and ``W * (s > 0)`` in eval mode. One parametrization
+(``torch.nn.utils.parametrize``) serves nn.Linear, nn.Conv1d/2d/3d, HF ``Conv1D`` and
+nn.MultiheadAttention's input projection alike. This module knows only PyTorch.
+
+>>> import torch
+>>> from torch import nn
+>>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+>>> ms = add_masks(model, init=0.05)
+>>> sorted(ms), ms.kept_fraction()
+(['0.weight', '2.weight'], 1.0)
+>>> with ablated(ms, "zero"):  # every weight is kept, so ablation leaves only biases
+...     out = model.eval()(torch.ones(1, 4))
+>>> ms.remove()
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+METHODS = ("continuous", "hard_concrete")
+ABLATION_MODES = ("zero", "random_reinit", "randomly_sampled", "complement_sampled")
+ABLATION_SEED_OFFSET = 0x5C1_AB1A7E  # see ablated()
+# Hard concrete stretch and temperature (Louizos et al. 2018).
+HC_BETA, HC_GAMMA, HC_ZETA = 2 / 3, -0.1, 1.1
+
+Include = None | str | Sequence[str] | Callable[[str, nn.Module], bool]
+
+
+class WeightMask(nn.Module):
+    """A mask on one weight tensor, used as a parametrization: ``forward(W) -> W'``.
+
+    Attributes:
+        logits: the mask scores ``s`` (log alpha for hard concrete), shaped like the weight.
+        method: "continuous", "hard_concrete", or "fixed" (a binary mask in both modes,
+            made by :func:`magnitude_masks`).
+        temperature: beta of ``sigmoid(beta * s)``; unused by hard concrete and fixed masks.
+        fan_in: the weight's fan-in, for Kaiming re-draws in ``random_reinit`` ablation.
+    """
+
+    def __init__(self, weight: Tensor, init: float, method: str, fan_in: int) -> None:
+        super().__init__()
+        self.logits = nn.Parameter(torch.full_like(weight, init, requires_grad=True))
+        self.method = method
+        self.temperature = 1.0
+        self.fan_in = fan_in
+        # (gate, addend): the module sees W * gate + addend; None entries are skipped.
+        self.override: tuple[Tensor | None, Tensor | None] | None = None
+        self._gate: Tensor | None = None  # training gate of the last forward, reused by l0()
+        self._gate_key: tuple[int, float] = (-1, 0.0)
+
+    def forward(self, weight: Tensor) -> Tensor:
+        if self.override is not None:
+            gate, addend = self.override
+            out = weight if gate is None else weight * gate
+            return out if addend is None else out + addend
+        if not self.training or self.method == "fixed":
+            return weight * (self.logits > 0)
+        if self.method == "hard_concrete":
+            u = torch.rand_like(self.logits).clamp_(1e-6, 1 - 1e-6)
+            s = torch.sigmoid((u.log() - (-u).log1p() + self.logits) / HC_BETA)
+            return weight * (s * (HC_ZETA - HC_GAMMA) + HC_GAMMA).clamp(0.0, 1.0)
+        gate = torch.sigmoid(self.logits * self.temperature)
+        if gate.requires_grad:  # keep it for l0(); forget it once backward has used it
+            self._gate, self._gate_key = gate, (self.logits._version, self.temperature)
+            gate.register_hook(self._forget_gate)
+        return weight * gate
+
+    def _forget_gate(self, grad: Tensor) -> None:
+        self._gate = None
+
+    def __getstate__(self) -> dict:  # the cached gate is a graph node: never copy it
+        return {**self.__dict__, "_gate": None}
+
+    def l0(self) -> Tensor:
+        """The differentiable L0 surrogate: sum of sigmoid(temperature * logits), the
+        expected number of open gates for hard concrete, the kept count for fixed masks."""
+        if self.method == "hard_concrete":
+            shift = HC_BETA * math.log(-HC_GAMMA / HC_ZETA)
+            return torch.sigmoid(self.logits - shift).sum()
+        if self.method == "fixed":
+            return self.kept().sum().to(self.logits.dtype)
+        gate = self._gate
+        if gate is None or self._gate_key != (self.logits._version, self.temperature):
+            gate = torch.sigmoid(self.logits * self.temperature)
+        return gate.sum()
+
+    def kept(self) -> Tensor:
+        """Boolean tensor of the subnetwork: logits > 0."""
+        return self.logits.detach() > 0
+
+
+def _fan_in(module: nn.Module, weight: Tensor) -> int:
+    if _class_of(module).__name__ == "Conv1D":  # HF Conv1D stores weight as (in, out)
+        return weight.shape[0]
+    return nn.init._calculate_fan_in_and_fan_out(weight)[0]
+
+
+def _class_of(module: nn.Module) -> type:
+    return parametrize.type_before_parametrizations(module)
+
+
+def _maskable(model: nn.Module) -> list[tuple[str, nn.Module, str]]:
+    """(module name, module, tensor name) of every Linear/Conv/Conv1D/attention weight."""
+    embedding_ids = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
+    found = []
+    for name, module in model.named_modules():
+        cls = _class_of(module)
+        if issubclass(cls, (nn.Linear, nn.modules.conv._ConvNd)) or cls.__name__ == "Conv1D":
+            tensor_names = ["weight"]
+        elif issubclass(cls, nn.MultiheadAttention):
+            tensor_names = ["in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight"]
+        else:
+            continue
+        for tname in tensor_names:
+            if parametrize.is_parametrized(module, tname):
+                found.append((name, module, tname))
+                continue
+            w = module._parameters.get(tname)
+            if w is not None and id(w) not in embedding_ids:  # tied to an embedding: skip
+                found.append((name, module, tname))
+    return found
+
+
+def _select(model: nn.Module, include: Include) -> list[tuple[str, nn.Module, str]]:
+    candidates = _maskable(model)
+    if not candidates:
+        raise ValueError(
+            f"{type(model).__name__} has no maskable weights; masks go on nn.Linear, "
+            "nn.Conv1d/2d/3d, HF Conv1D and nn.MultiheadAttention weights"
+        )
+    names = list(dict.fromkeys(name for name, _, _ in candidates))
+    shown = ", ".join(repr(n) for n in names[:8]) + (
+        f" (and {len(names) - 8} more)" * (len(names) > 8)
+    )
+    if include is None:
+        return candidates
+    if callable(include):
+        chosen = [c for c in candidates if include(c[0], c[1])]
+        if not chosen:
+            raise ValueError(f"include predicate selected no module; maskable modules: {shown}")
+        return chosen
+    patterns = [include] if isinstance(include, str) else list(include)
+    chosen = [c for c in candidates if any(fnmatch.fnmatchcase(c[0], p) for p in patterns)]
+    if not chosen:
+        raise ValueError(
+            f"include patterns {patterns} match no maskable module; maskable modules: {shown}"
+        )
+    unused = [p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in names)]
+    if unused:
+        warnings.warn(f"include patterns {unused} match no maskable module", stacklevel=3)
+    return chosen
+
+
+class MaskSet(Mapping[str, WeightMask]):
+    """The masks on one model, keyed by masked weight name (e.g. ``"encoder.0.weight"``).
+
+    Made by :func:`add_masks` or :func:`magnitude_masks`. ``model.train()`` / ``model.eval()``
+    switch the masks between soft and binary gates.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        targets: dict[str, tuple[nn.Module, str, WeightMask]],
+        frozen: list[tuple[nn.Parameter, bool]],
+        orders: list[tuple[nn.Module, list[str]]],
+    ) -> None:
+        self.model = model
+        self._targets = targets
+        self._masks = {name: mask for name, (_, _, mask) in targets.items()}
+        self._frozen = frozen  # (parameter, requires_grad before add_masks)
+        self._orders = orders  # (module, its parameter names in their original order)
+        self._temperature = 1.0
+
+    def __getitem__(self, name: str) -> WeightMask:
+        return self._masks[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._masks)
+
+    def __len__(self) -> int:
+        return len(self._masks)
+
+    def __repr__(self) -> str:
+        methods = sorted({m.method for m in self._masks.values()})
+        n = sum(m.logits.numel() for m in self._masks.values())
+        return f"MaskSet({len(self)} masks, {n} weights, method={'/'.join(methods)})"
+
+    @property
+    def temperature(self) -> float:
+        """Beta of sigmoid(beta * logits), set on every mask (hard concrete ignores it)."""
+        return self._temperature
+
+    @temperature.setter
+    def temperature(self, value: float) -> None:
+        if not value > 0:
+            raise ValueError(f"temperature must be > 0, got {value}")
+        self._temperature = float(value)
+        for mask in self._masks.values():
+            mask.temperature = float(value)
+
+    def parameters(self) -> Iterator[nn.Parameter]:
+        """The mask logits, the only tensors a mask optimizer should see."""
+        return (mask.logits for mask in self._masks.values())
+
+    def l0(self) -> Tensor:
+        """Differentiable L0 penalty summed over masks (see :meth:`WeightMask.l0`)."""
+        return torch.stack([mask.l0() for mask in self._masks.values()]).sum()
+
+    def kept(self) -> dict[str, Tensor]:
+        """Name -> boolean tensor of the subnetwork (logits > 0)."""
+        return {name: mask.kept() for name, mask in self._masks.items()}
+
+    def kept_fraction(self) -> float:
+        """Fraction of all masked weights in the subnetwork."""
+        kept = self.kept().values()
+        return sum(int(k.sum()) for k in kept) / max(1, sum(k.numel() for k in kept))
+
+    def stats(self) -> pd.DataFrame:
+        """One row per masked weight: layer, size, kept (count), fraction."""
+        import pandas as pd
+
+        rows = [
+            {
+                "layer": n,
+                "size": k.numel(),
+                "kept": int(k.sum()),
+                "fraction": float(k.float().mean()),
+            }
+            for n, k in self.kept().items()
+        ]
+        return pd.DataFrame(rows, columns=["layer", "size", "kept", "fraction"])
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """Name -> a copy of the logits; the model's weights are not included."""
+        return {name: mask.logits.detach().clone() for name, mask in self._masks.items()}
+
+    def load_state_dict(self, state: Mapping[str, Tensor]) -> None:
+        """Copy logits from ``state`` (as made by :meth:`state_dict`); names and shapes must match."""
+        missing, unexpected = sorted(set(self) - set(state)), sorted(set(state) - set(self))
+        if missing or unexpected:
+            raise ValueError(f"mask state does not fit: missing {missing}, unexpected {unexpected}")
+        for name, mask in self._masks.items():
+            if tuple(state[name].shape) != tuple(mask.logits.shape):
+                raise ValueError(
+                    f"mask {name!r}: shape {tuple(state[name].shape)} in state, "
+                    f"{tuple(mask.logits.shape)} in model"
+                )
+        with torch.no_grad():
+            for name, mask in self._masks.items():
+                mask.logits.copy_(state[name])
+
+    def remove(self) -> None:
+        """Take the masks off: original weights back (same tensors) and requires_grad restored."""
+        for module, tname, _ in self._targets.values():
+            parametrize.remove_parametrizations(module, tname, leave_parametrized=False)
+        for param, flag in self._frozen:
+            param.requires_grad_(flag)
+        for module, order in self._orders:  # parameters back in their registration order
+            for key in order:
+                module._parameters[key] = module._parameters.pop(key)
+        self._targets, self._masks, self._frozen, self._orders = {}, {}, [], []
+
+    @contextmanager
+    def disabled(self) -> Iterator[nn.Module]:
+        """Inside: the unmasked model (yielded). The masks are back on exit."""
+        with _overridden(self, {name: (None, None) for name in self}):
+            yield self.model
+
+
+@contextmanager
+def _overridden(ms: MaskSet, overrides: dict[str, tuple[Tensor | None, Tensor | None]]):
+    before = {name: mask.override for name, mask in ms.items()}
+    try:
+        for name, override in overrides.items():
+            ms[name].override = override
+        yield
+    finally:
+        for name, override in before.items():
+            ms[name].override = override
+
+
+def add_masks(
+    model: nn.Module, include: Include = None, init: float = 0.05, method: str = "continuous"
+) -> MaskSet:
+    """Put a trainable mask on every selected weight of ``model`` and freeze the model.
+
+    Args:
+        model: any nn.Module; its Linear, Conv1d/2d/3d, HF Conv1D (by class name) and
+            MultiheadAttention input-projection weights can be masked. Biases, norms and
+            embeddings (and weights tied to an embedding) never are.
+        include: None (every maskable weight), module-name glob patterns matched with
+            fnmatch (``["encoder.layer.2.*", "mlp.*"]``), or a predicate ``(name, module)``.
+        init: constant initial logit (paper grid: 0.1, 0.05, 0, -0.05).
+        method: "continuous" (Savarese et al. 2020) or "hard_concrete" (Louizos et al. 2018:
+            ``logits`` hold log alpha, a stochastic gate in training, ``logits > 0`` in eval).
+
+    Returns:
+        The MaskSet. Every model parameter has requires_grad False until ``remove()``.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown mask method {method!r}; choose one of: {', '.join(METHODS)}")
+    return _attach(model, _select(model, include), init, method)
+
+
+def _attach(
+    model: nn.Module, chosen: list[tuple[str, nn.Module, str]], init: float, method: str
+) -> MaskSet:
+    for name, module, tname in chosen:
+        if parametrize.is_parametrized(module, tname):
+            raise ValueError(
+                f"{name or type(model).__name__}.{tname} is already parametrized "
+                "(masked twice?); call remove() on the first MaskSet"
+            )
+    frozen = [(p, p.requires_grad) for p in model.parameters()]
+    for param, _ in frozen:
+        param.requires_grad_(False)
+    modules = {id(module): module for _, module, _ in chosen}.values()
+    orders = [(module, list(module._parameters)) for module in modules]
+    targets = {}
+    for name, module, tname in chosen:
+        weight = getattr(module, tname)
+        mask = WeightMask(weight.detach(), init, method, _fan_in(module, weight))
+        mask.train(module.training)
+        parametrize.register_parametrization(module, tname, mask, unsafe=True)
+        targets[f"{name}.{tname}" if name else tname] = (module, tname, mask)
+    return MaskSet(model, targets, frozen, orders)
+
+
+def magnitude_masks(model: nn.Module, fraction: float, include: Include = None) -> MaskSet:
+    """Magnitude-pruning baseline: keep the ``fraction`` largest-|W| weights of each layer.
+
+    The masks are fixed (logits +1 kept, -1 pruned, no gradient; binary in training mode
+    too), so :func:`ablated`, :func:`iou` and ``stats()`` treat them like trained ones.
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+    ms = _attach(model, _select(model, include), -1.0, "fixed")
+    with torch.no_grad():
+        for module, tname, mask in ms._targets.values():
+            weight = module.parametrizations[tname].original
+            k = round(fraction * weight.numel())
+            mask.logits.view(-1)[weight.abs().flatten().topk(k).indices] = 1.0
+            mask.logits.requires_grad_(False)
+    return ms
+
+
+def _ablation_override(
+    mask: WeightMask, mode: str, gen: torch.Generator
+) -> tuple[Tensor, Tensor | None]:
+    kept = mask.kept()
+    dtype, device = mask.logits.dtype, kept.device
+    if mode == "zero":
+        return (~kept).to(dtype), None
+    if mode == "random_reinit":  # nn.Linear/Conv reset_parameters: U(-1/sqrt(fan_in), ...)
+        bound = 1 / math.sqrt(mask.fan_in) if mask.fan_in > 0 else 0.0
+        fresh = (torch.rand(kept.shape, generator=gen, dtype=dtype) * 2 - 1) * bound
+        return (~kept).to(dtype), fresh.to(device) * kept
+    flat = kept.flatten().cpu()
+    k = int(flat.sum())
+    if mode == "randomly_sampled":
+        drop = torch.randperm(flat.numel(), generator=gen)[:k]
+    else:  # complement_sampled
+        outside = (~flat).nonzero().squeeze(1)
+        drop = outside[torch.randperm(outside.numel(), generator=gen)[:k]]
+    gate = torch.ones(flat.numel(), dtype=dtype)
+    gate[drop] = 0.0
+    return gate.view(kept.shape).to(device), None
+
+
+@contextmanager
+def ablated(ms: MaskSet, mode: str, seed: int = 0) -> Iterator[nn.Module]:
+    """Inside: the full (unmasked) model with one set of masked-layer weights removed.
+
+    Nothing is written into the weights: the masks' gates are overridden, and restored on
+    exit (also on an exception). Layers without a mask are untouched.
+
+    Args:
+        ms: the masks; the subnetwork is ``ms.kept()`` (logits > 0).
+        mode: "zero" (subnetwork weights set to 0), "random_reinit" (subnetwork weights
+            re-drawn Kaiming-uniform, as nn.Linear/Conv initialise them), "randomly_sampled"
+            (zero a random set of the subnetwork's size per layer, anywhere),
+            "complement_sampled" (zero a random same-size set outside the subnetwork per
+            layer; the whole complement, with a warning, where it is smaller).
+        seed: seeds the torch.Generator of every random choice (offset by a constant, so
+            that seed 0 does not replay the stream of ``torch.manual_seed(0)`` that may
+            have initialised the model: ``random_reinit`` would redraw the same weights).
+
+    Yields:
+        ``ms.model``.
+    """
+    if mode not in ABLATION_MODES:
+        raise ValueError(
+            f"unknown ablation mode {mode!r}; choose one of: {', '.join(ABLATION_MODES)}"
+        )
+    gen = torch.Generator().manual_seed(ABLATION_SEED_OFFSET + seed)
+    overrides = {name: _ablation_override(mask, mode, gen) for name, mask in ms.items()}
+    if mode == "complement_sampled":
+        short = [n for n, m in ms.items() if 2 * int(m.kept().sum()) > m.logits.numel()]
+        if short:
+            warnings.warn(
+                f"complement smaller than the subnetwork in {short}: zeroing the whole "
+                "complement there",
+                stacklevel=3,
+            )
+    with _overridden(ms, overrides):
+        yield ms.model
+
+
+def iou(kept_a: Mapping[str, Tensor], kept_b: Mapping[str, Tensor]) -> dict[str, float]:
+    """Per-layer intersection over union |A & B| / |A | B| of two subnetworks.
+
+    Args:
+        kept_a, kept_b: name -> boolean tensor, as from ``MaskSet.kept()``; same names and shapes.
+
+    Returns:
+        Name -> IoU; nan for a layer where both subnetworks are empty.
+
+    >>> a = {"w": torch.tensor([True, True, False, False])}
+    >>> b = {"w": torch.tensor([True, False, True, False])}
+    >>> iou(a, b)
+    {'w': 0.3333333333333333}
+    """
+    if set(kept_a) != set(kept_b):
+        raise ValueError(f"layers differ: {sorted(set(kept_a) ^ set(kept_b))} are in only one")
+    out = {}
+    for name, a in kept_a.items():
+        b = kept_b[name]
+        if a.shape != b.shape:
+            raise ValueError(f"layer {name!r}: shapes {tuple(a.shape)} and {tuple(b.shape)} differ")
+        a, b = a.bool(), b.bool()
+        union = int((a | b).sum())
+        out[name] = int((a & b).sum()) / union if union else math.nan
+    return out
