@@ -79,7 +79,7 @@ class ToyTask(Task):
         x = items.detach().cpu().double().numpy()
         half = self.dim // 2
         out = {}
-        for k, (sub, rot) in enumerate(zip(SUBROUTINES, self.rotations)):
+        for k, (sub, rot) in enumerate(zip(SUBROUTINES, self.rotations, strict=True)):
             z = x[..., k * half : (k + 1) * half] @ rot  # back to (u, v, distractors)
             out[sub] = torch.from_numpy(np.sign(z[..., 0]) == np.sign(z[..., 1]))
         return out
@@ -117,7 +117,7 @@ class ToyTask(Task):
         items = np.concatenate([self._half(rng, holds[k], k) for k in range(2)], axis=-1)
         meta = [
             {
-                "breaks": tuple(s for s, b in zip(SUBROUTINES, broken) if b[i]),
+                "breaks": tuple(s for s, b in zip(SUBROUTINES, broken, strict=True) if b[i]),
                 **{s: tuple(bool(v) for v in holds[k][i]) for k, s in enumerate(SUBROUTINES)},
             }
             for i in range(n)

@@ -1,0 +1,56 @@
+"""Scores and statistics on tidy results tables (../PAPER.md, "Metric and statistics").
+
+Both scores compare accuracy on the "+/-" test set of the subroutine a mask was trained
+for (*target*) with the set of the other subroutine (*other*), each floored at chance
+first, so that differences below chance count for nothing. They accept floats, numpy
+arrays and pandas Series (a column per accuracy gives a column of scores).
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import numpy as np
+
+Acc = TypeVar("Acc")
+
+CHANCE = 0.25  # odd-one-out over 4 items
+
+
+def _floored(acc, chance: float):
+    if isinstance(acc, (int, float, np.integer, np.floating)):
+        return max(float(acc), chance)
+    if isinstance(acc, (list, tuple)):
+        acc = np.asarray(acc, dtype=float)
+    return np.maximum(acc, chance)
+
+
+def subnetwork_score(acc_target: Acc, acc_other: Acc, chance: float = CHANCE) -> Acc:
+    """How much better the subnetwork does on its own subroutine than on the other.
+
+    ``max(acc_target, chance) - max(acc_other, chance)``, with the accuracies of the
+    subnetwork alone (the mask applied) on "+/-target" and "+/-other". Expected > 0;
+    at most 1 - chance (0.75).
+
+    >>> subnetwork_score(1.0, 0.1)
+    0.75
+    >>> subnetwork_score(np.array([0.9, 0.5]), np.array([0.3, 0.5])).round(2).tolist()
+    [0.6, 0.0]
+    """
+    return _floored(acc_target, chance) - _floored(acc_other, chance)
+
+
+def ablation_score(acc_target: Acc, acc_other: Acc, chance: float = CHANCE) -> Acc:
+    """How much more ablating the subnetwork hurts its own subroutine than the other.
+
+    ``max(acc_target, chance) - max(acc_other, chance)``, with the accuracies of the full
+    model with the subnetwork ablated on "+/-target" and "+/-other". Expected < 0 if the
+    subnetwork is a separable module; near 0 if ablation hurts both or neither.
+
+    >>> ablation_score(0.2, 1.0)
+    -0.75
+    >>> import pandas as pd
+    >>> ablation_score(pd.Series([0.3, 1.0]), pd.Series([0.9, 1.0])).round(2).tolist()
+    [-0.6, 0.0]
+    """
+    return _floored(acc_target, chance) - _floored(acc_other, chance)

@@ -1,0 +1,427 @@
+"""Train a base model or a mask on odd-one-out problems, and measure accuracy.
+
+The paper's format (../PAPER.md, "Task format"): ``model(items)`` gives scores (B, 4),
+the loss is cross-entropy over the 4 positions, and the order of the items is shuffled
+anew for every problem in every batch. This module knows no task or model: it takes a
+model, a dataset of problems (``sclib.tasks.ProblemSet``) and a frozen config, and every
+random choice it makes comes from ``config.seed``, so the same seed on the same device
+gives the same numbers.
+
+>>> from sclib.tasks import get_task
+>>> from sclib.models.toy import toy_mlp
+>>> task = get_task("toy", dim=8)
+>>> model = toy_mlp(8, hidden=16, out_dim=4)
+>>> history = train_base(model, task.dataset("compositional", n=64),
+...                      BaseTrainConfig(epochs=1, progress=False))
+>>> sorted(history)[:3], len(history["train_loss"])
+(['best_epoch', 'epoch', 'lr'], 1)
+>>> 0.0 <= evaluate(model, task.dataset("compositional", "test", n=32)) <= 1.0
+True
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from sclib.tasks.base import collate_problems
+
+SCHEDULES = ("constant", "onecycle", "cosine")
+ANNEALS = ("epoch", "step")
+# one stream per random choice, all derived from config.seed
+_LOADER, _ORDER, _AUGMENT, _TORCH = 0, 1, 2, 3
+
+
+def _check_common(epochs: int, batch_size: int, lr: float, device: str) -> None:
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr!r}")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", str(device)):
+        raise ValueError(f"unknown device {device!r}; choose one of: auto, cpu, cuda, cuda:N, mps")
+
+
+@dataclass(frozen=True)
+class BaseTrainConfig:
+    """How to train a base model (``train_base``).
+
+    Attributes:
+        epochs: passes over the training set (paper: up to 100, with early stopping).
+        batch_size: problems per step (paper: 32 or 64, swept).
+        lr: Adam learning rate (paper: swept over 1e-2 .. 1e-5).
+        weight_decay: Adam weight decay (paper: Adam, none).
+        seed: seeds the batch order, the item order and anything random in the model.
+        patience: stop after this many epochs without a lower validation loss (only with
+            ``val``); ``None`` never stops early. The best-val-loss weights are restored.
+        max_steps: stop after this many optimizer steps (``None``: no limit).
+        schedule: ``"constant"`` (paper), ``"onecycle"`` or ``"cosine"`` over all steps.
+        device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda[:N]"``, ``"mps"``.
+        progress: show a tqdm progress bar.
+    """
+
+    epochs: int = 100
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    patience: int | None = 10
+    max_steps: int | None = None
+    schedule: str = "constant"
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        _check_common(self.epochs, self.batch_size, self.lr, self.device)
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
+            raise ValueError(f"patience must be a positive int or None, got {self.patience!r}")
+        if self.max_steps is not None and (
+            not isinstance(self.max_steps, int) or self.max_steps < 1
+        ):
+            raise ValueError(f"max_steps must be a positive int or None, got {self.max_steps!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}"
+            )
+
+
+@dataclass(frozen=True)
+class MaskTrainConfig:
+    """How to train a mask (``train_mask``); defaults are the paper's.
+
+    Attributes:
+        epochs: passes over the subroutine set (paper: 90).
+        batch_size: problems per step (paper: 64).
+        lr: Adam learning rate on the mask logits (paper: 1e-2 or 1e-4).
+        l0_lambda: weight of the L0 penalty ``masks.l0()`` (paper: 1e-8 for ~19M masked
+            weights; smaller models need larger values, ../CALIBRATION.md).
+        max_temperature: the temperature goes from 1 to this (paper: 200).
+        anneal: ``"epoch"`` multiplies the temperature by ``max_temperature ** (1 / epochs)``
+            after each epoch (paper); ``"step"`` does the same per step, smoother for
+            short runs.
+        seed: seeds the batch order and the item order.
+        device: as in ``BaseTrainConfig``.
+        progress: show a tqdm progress bar.
+    """
+
+    epochs: int = 90
+    batch_size: int = 64
+    lr: float = 1e-2
+    l0_lambda: float = 1e-8
+    max_temperature: float = 200.0
+    anneal: str = "epoch"
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        _check_common(self.epochs, self.batch_size, self.lr, self.device)
+        if self.l0_lambda < 0:
+            raise ValueError(f"l0_lambda must be >= 0, got {self.l0_lambda!r}")
+        if not self.max_temperature >= 1:
+            raise ValueError(f"max_temperature must be >= 1, got {self.max_temperature!r}")
+        if self.anneal not in ANNEALS:
+            raise ValueError(f"unknown anneal {self.anneal!r}; choose one of: {', '.join(ANNEALS)}")
+
+    def temperature(self, epoch: int, step: int = 0, steps_per_epoch: int = 1) -> float:
+        """The temperature used at ``step`` (0-based, within ``epoch``): 1 at the start.
+
+        >>> cfg = MaskTrainConfig(epochs=2, max_temperature=100.0)
+        >>> cfg.temperature(0), cfg.temperature(1)
+        (1.0, 10.0)
+        >>> MaskTrainConfig(epochs=2, max_temperature=100.0, anneal="step").temperature(0, 1, 2)
+        3.1622776601683795
+        """
+        if self.anneal == "epoch":
+            progress = epoch / self.epochs
+        else:
+            progress = (epoch * steps_per_epoch + step) / (self.epochs * steps_per_epoch)
+        return float(self.max_temperature**progress)
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else as given."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def shuffle_items(
+    items: Any, odd_index: torch.Tensor, generator: torch.Generator
+) -> tuple[Any, torch.Tensor]:
+    """Permute the 4 items of every problem at random; the odd index follows its item.
+
+    Works on tensors (B, 4, ...) and on B lists of 4 strings.
+
+    >>> items = torch.arange(8).reshape(2, 4)
+    >>> new, odd = shuffle_items(items, torch.tensor([0, 3]), torch.Generator().manual_seed(0))
+    >>> new[torch.arange(2), odd].tolist()
+    [0, 7]
+    """
+    b = odd_index.shape[0]
+    k = items.shape[1] if isinstance(items, torch.Tensor) else len(items[0])
+    perm = torch.rand(b, k, generator=generator).argsort(dim=1)  # new position j <- old perm[j]
+    new_odd = (perm == odd_index[:, None]).long().argmax(dim=1)
+    if isinstance(items, torch.Tensor):
+        index = perm.to(items.device).reshape(b, k, *([1] * (items.dim() - 2)))
+        return items.gather(1, index.expand_as(items)), new_odd
+    return [[row[j] for j in p] for row, p in zip(items, perm.tolist(), strict=True)], new_odd
+
+
+def _to(items: Any, device: torch.device) -> Any:
+    return items.to(device) if isinstance(items, torch.Tensor) else items
+
+
+def _generators(seed: int) -> list[torch.Generator]:
+    return [torch.Generator().manual_seed(seed * 4 + i) for i in range(4)]
+
+
+def _loader(dataset: Dataset, batch_size: int, generator: torch.Generator | None) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=generator is not None,
+        generator=generator,
+        collate_fn=collate_problems,
+    )
+
+
+@contextmanager
+def _seeded(seed: int, device: torch.device):
+    """Seed PyTorch's global RNG (dropout, ...) for the block, then restore it."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+@contextmanager
+def _mode(model: nn.Module, training: bool):
+    """Put the model in train or eval mode for the block, then restore the old modes."""
+    old = {m: m.training for m in model.modules()}
+    model.train(training)
+    try:
+        yield
+    finally:
+        for m, t in old.items():
+            m.training = t
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def _mean_loss(model: nn.Module, dataset: Dataset, batch_size: int = 256) -> tuple[float, float]:
+    """(mean CE loss, accuracy) over the dataset in its stored order, eval mode."""
+    device, total, correct, n = _device_of(model), 0.0, 0, 0
+    with _mode(model, False), torch.no_grad():
+        for items, odd, _ in _loader(dataset, batch_size, None):
+            scores = model(_to(items, device)).float().cpu()
+            total += F.cross_entropy(scores, odd, reduction="sum").item()
+            correct += (scores.argmax(-1) == odd).sum().item()
+            n += len(odd)
+    return total / n, correct / n
+
+
+def train_base(
+    model: nn.Module,
+    dataset: Dataset,
+    config: BaseTrainConfig,
+    val: Dataset | None = None,
+    augment: Callable[[Any, torch.Generator], Any] | None = None,
+) -> dict[str, Any]:
+    """Train every parameter of ``model`` with Adam on odd-one-out problems.
+
+    Args:
+        model: maps a batch of items (B, 4, ...) to scores (B, 4); moved to the device.
+        dataset: training problems.
+        config: see ``BaseTrainConfig``.
+        val: validation problems; with it, early stopping on the validation loss and the
+            best epoch's weights restored at the end.
+        augment: ``augment(items, generator) -> items`` applied to every training batch
+            (after the item order is shuffled), with a generator seeded from the config.
+
+    Returns:
+        A history: per epoch ``epoch``, ``train_loss``, ``lr`` and, with ``val``,
+        ``val_loss`` and ``val_acc``; and ``steps``, ``best_epoch``, ``stopped_early``.
+    """
+    device = resolve_device(config.device)
+    model.to(device)
+    g_loader, g_order, g_augment, _ = _generators(config.seed)
+    loader = _loader(dataset, config.batch_size, g_loader)
+    total_steps = config.epochs * len(loader)
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if config.schedule == "onecycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=total_steps)
+    elif config.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+    else:
+        sched = None
+    history: dict[str, Any] = {"epoch": [], "train_loss": [], "lr": []}
+    if val is not None:
+        history.update(val_loss=[], val_acc=[])
+    best_loss, best_state, best_epoch, bad_epochs, step = math.inf, None, None, 0, 0
+    stopped_early = False
+    bar = tqdm(total=total_steps, desc="base", disable=not config.progress, leave=False)
+    with _seeded(config.seed * 4 + _TORCH, device), _mode(model, True):
+        for epoch in range(config.epochs):
+            running, n = 0.0, 0
+            for items, odd, _ in loader:
+                items, odd = shuffle_items(items, odd, g_order)
+                if augment is not None:
+                    items = augment(items, g_augment)
+                loss = F.cross_entropy(model(_to(items, device)), odd.to(device))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if sched is not None:
+                    sched.step()
+                running, n, step = running + loss.item() * len(odd), n + len(odd), step + 1
+                bar.update()
+                bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
+                if step >= total_steps:
+                    break
+            history["epoch"].append(epoch)
+            history["train_loss"].append(running / n)
+            history["lr"].append(opt.param_groups[0]["lr"])
+            if val is not None:
+                val_loss, val_acc = _mean_loss(model, val)
+                history["val_loss"].append(val_loss)
+                history["val_acc"].append(val_acc)
+                if val_loss < best_loss:
+                    best_loss, best_epoch, bad_epochs = val_loss, epoch, 0
+                    best_state = copy.deepcopy(model.state_dict())
+                else:
+                    bad_epochs += 1
+                if config.patience is not None and bad_epochs >= config.patience:
+                    stopped_early = True
+                    break
+            if step >= total_steps:
+                break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    history.update(steps=step, best_epoch=best_epoch, stopped_early=stopped_early)
+    return history
+
+
+def train_mask(
+    model: nn.Module,
+    masks: Any,
+    dataset: Dataset,
+    config: MaskTrainConfig,
+    val: Dataset | None = None,
+) -> dict[str, Any]:
+    """Train the mask logits of ``masks`` (an ``sclib.masks.MaskSet`` on ``model``).
+
+    Adam on ``masks.parameters()`` only; the loss is cross-entropy plus
+    ``config.l0_lambda * masks.l0()``; the model runs in train mode (soft masks) and the
+    temperature rises from 1 to ``config.max_temperature`` (``config.anneal``). As in the
+    paper, the mask of the last epoch is kept (no early stopping). The model's other
+    parameters are not touched: their ``requires_grad`` is switched off while training
+    and restored after, as is the model's train/eval mode. At the end the temperature is
+    ``config.max_temperature``.
+
+    Returns:
+        A history with per-epoch ``epoch``, ``temperature`` (at the epoch's end),
+        ``loss``, ``ce``, ``l0`` (training means), ``kept_fraction`` (logits > 0 after the
+        epoch) and, with ``val``, ``val_acc`` (eval mode: the binary mask); and ``steps``.
+    """
+    device = resolve_device(config.device)
+    model.to(device)
+    g_loader, g_order, _, _ = _generators(config.seed)
+    loader = _loader(dataset, config.batch_size, g_loader)
+    logits = list(masks.parameters())
+    logit_ids = {id(p) for p in logits}
+    frozen = [p for p in model.parameters() if id(p) not in logit_ids and p.requires_grad]
+    opt = torch.optim.Adam(logits, lr=config.lr)
+    history: dict[str, Any] = {
+        k: [] for k in ("epoch", "temperature", "loss", "ce", "l0", "kept_fraction")
+    }
+    if val is not None:
+        history["val_acc"] = []
+    step, per_epoch = 0, len(loader)
+    bar = tqdm(
+        total=config.epochs * per_epoch, desc="mask", disable=not config.progress, leave=False
+    )
+    try:
+        for p in frozen:
+            p.requires_grad_(False)
+        with _seeded(config.seed * 4 + _TORCH, device), _mode(model, True):
+            for epoch in range(config.epochs):
+                sums, n = {"loss": 0.0, "ce": 0.0, "l0": 0.0}, 0
+                for i, (items, odd, _) in enumerate(loader):
+                    masks.temperature = config.temperature(epoch, i, per_epoch)
+                    items, odd = shuffle_items(items, odd, g_order)
+                    ce = F.cross_entropy(model(_to(items, device)), odd.to(device))
+                    l0 = masks.l0()
+                    loss = ce + config.l0_lambda * l0
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    for key, value in (("loss", loss), ("ce", ce), ("l0", l0)):
+                        sums[key] += value.item() * len(odd)
+                    n, step = n + len(odd), step + 1
+                    bar.update()
+                    bar.set_postfix(
+                        epoch=epoch, ce=f"{ce.item():.3f}", t=f"{masks.temperature:.1f}"
+                    )
+                history["epoch"].append(epoch)
+                history["temperature"].append(masks.temperature)
+                for key, value in sums.items():
+                    history[key].append(value / n)
+                history["kept_fraction"].append(float(masks.kept_fraction()))
+                if val is not None:
+                    history["val_acc"].append(evaluate(model, val))
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+        bar.close()
+    masks.temperature = config.max_temperature
+    history["steps"] = step
+    return history
+
+
+def predict(model: nn.Module, dataset: Dataset, batch_size: int = 256) -> torch.Tensor:
+    """The position (0..3) the model picks as odd for every problem, in eval mode."""
+    device, out = _device_of(model), []
+    with _mode(model, False), torch.no_grad():
+        for items, _, _ in _loader(dataset, batch_size, None):
+            out.append(model(_to(items, device)).argmax(-1).cpu())
+    return torch.cat(out)
+
+
+def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 256) -> float:
+    """Accuracy (fraction of problems whose odd item gets the top score), in eval mode.
+
+    Runs under ``torch.no_grad`` and restores the model's train/eval mode afterwards.
+    """
+    if hasattr(dataset, "odd_index"):
+        odd = dataset.odd_index.long().cpu()
+    else:
+        odd = torch.as_tensor([int(dataset[i][1]) for i in range(len(dataset))])
+    return int((predict(model, dataset, batch_size) == odd).sum()) / max(1, len(odd))
+
+
+def evaluate_sets(
+    model: nn.Module, datasets: Mapping[str, Dataset], batch_size: int = 256
+) -> dict[str, float]:
+    """``evaluate`` on several sets at once: name -> accuracy (``00_quickstart`` uses it)."""
+    return {name: evaluate(model, ds, batch_size) for name, ds in datasets.items()}
