@@ -333,7 +333,8 @@ def train_mask(
 
     Adam on ``masks.parameters()`` only; the loss is cross-entropy plus
     ``config.l0_lambda * masks.l0()``; the model runs in train mode (soft masks) and the
-    temperature rises from 1 to ``config.max_temperature`` (``config.anneal``). As in the
+    temperature rises from 1 to ``config.max_temperature`` (``config.anneal``); BatchNorm
+    layers stay in eval mode so their running statistics are not changed. As in the
     paper, the mask of the last epoch is kept (no early stopping). The model's other
     parameters are not touched: their ``requires_grad`` is switched off while training
     and restored after, as is the model's train/eval mode. At the end the temperature is
@@ -365,6 +366,9 @@ def train_mask(
         for p in frozen:
             p.requires_grad_(False)
         with _seeded(config.seed * 4 + _TORCH, device), _mode(model, True):
+            for m in model.modules():  # the base model is frozen: no running-stat updates
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
             for epoch in range(config.epochs):
                 sums, n = {"loss": 0.0, "ce": 0.0, "l0": 0.0}, 0
                 for i, (items, odd, _) in enumerate(loader):

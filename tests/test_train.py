@@ -131,6 +131,22 @@ def test_train_mask_updates_only_logits_and_shrinks_the_mask(trained, data):
     assert all(p.requires_grad for p in trained.parameters())
 
 
+def test_train_mask_leaves_batchnorm_statistics_alone(data):
+    """Pretrained EfficientNet keeps BatchNorm: mask training must not move its stats."""
+    from sclib.models.head import OddOneOut
+
+    torch.manual_seed(0)
+    model = OddOneOut(
+        nn.Sequential(nn.Linear(DIM, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 8))
+    )
+    bn = model.embedder[1]
+    before = (bn.running_mean.clone(), bn.running_var.clone(), int(bn.num_batches_tracked))
+    masks = add_masks(model)
+    train_mask(model, masks, data["subroutine:left"], MaskTrainConfig(epochs=1, progress=False))
+    assert torch.equal(bn.running_mean, before[0]) and torch.equal(bn.running_var, before[1])
+    assert int(bn.num_batches_tracked) == before[2]
+
+
 def test_mask_temperature_schedules():
     paper = MaskTrainConfig(epochs=4, max_temperature=16.0)
     assert [paper.temperature(e, 3, 10) for e in range(4)] == [1.0, 2.0, 4.0, 8.0]
