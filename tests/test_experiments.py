@@ -1,0 +1,118 @@
+"""The experiment runner end to end on a tiny profile (seconds, not minutes)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+from sclib.cache import Cache
+from sclib.experiments import (
+    PROFILES,
+    Cell,
+    MaskSetting,
+    cells,
+    get_profile,
+    iter_grid,
+    run_cell,
+    select_setting,
+)
+
+QUICK = PROFILES[("language", "quick")]
+TINY = replace(
+    QUICK,
+    name="tiny",
+    model_kwargs=(("num_layers", 2),),
+    n_train=16,
+    n_subroutine=16,
+    n_val=8,
+    n_test=8,
+    regions=("from_layer_1",),
+    lambdas=(1e-6, 1e-5),
+    base=replace(QUICK.base, epochs=1, progress=False),
+    mask=replace(QUICK.mask, epochs=1, progress=False),
+)
+CELL = Cell("sv_agreement", "minilm", "subject", "pretrained", "singular")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return Cache(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(scope="module")
+def row(cache):
+    return run_cell(CELL, TINY, cache, progress=False)
+
+
+def test_row_has_the_paper_columns_and_provenance(row):
+    paper = pd.read_csv("data/reference/paper_results_runs.csv", nrows=1).columns
+    shared = {
+        "domain", "task", "variant", "architecture", "subroutine", "other_subroutine",
+        "sub_acc_target", "sub_acc_other", "zero_abl_acc_target", "zero_abl_acc_other",
+        "rand_abl_acc_target", "rand_abl_acc_other", "subnetwork_score", "ablation_score",
+        "random_ablation_score", "sub_acc_mask_task", "sub_l0", "l0_max", "sub_l0_fraction",
+        "masked_stages", "mask_lr", "mask_l0_init", "base_comp_test_acc", "excluded",
+    }  # fmt: skip
+    assert shared <= set(paper) and shared <= set(row)
+    for col in ("profile", "wall_time_s", "device", "torch_version", "git_rev"):
+        assert row[col] not in (None, "")
+    assert row["n_grid_points"] == 2 and row["l0_lambda"] in (1e-6, 1e-5)
+
+
+def test_scores_follow_from_the_accuracies(row):
+    floor = lambda a: max(a, 0.25)  # noqa: E731
+    assert row["subnetwork_score"] == pytest.approx(
+        floor(row["sub_acc_target"]) - floor(row["sub_acc_other"])
+    )
+    assert row["ablation_score"] == pytest.approx(
+        floor(row["zero_abl_acc_target"]) - floor(row["zero_abl_acc_other"])
+    )
+    assert 0 <= row["sub_l0_fraction"] <= 1 and -0.75 <= row["ablation_score"] <= 0.75
+
+
+def test_rerun_reads_the_cache(cache, row):
+    before = cache.misses
+    again = run_cell(CELL, TINY, cache, progress=False)
+    assert again == row and cache.misses == before
+
+
+def test_untrained_regime_skips_base_training(cache):
+    untrained = run_cell(replace(CELL, regime="untrained"), TINY, cache, progress=False)
+    assert untrained["base_train_time_s"] < 5 and not untrained["excluded"]
+
+
+@pytest.mark.parametrize(
+    "cell, match",
+    [
+        (replace(CELL, architecture="gpt2"), "unknown architecture 'gpt2'; choose one of"),
+        (replace(CELL, architecture="resnet"), "is vision, but profile"),
+        (replace(CELL, regime="finetuned"), "unknown regime 'finetuned'; choose one of"),
+        (replace(CELL, architecture="bert_small"), "no pretrained weights for 'bert_small'"),
+        (replace(CELL, subroutine="noun"), "unknown subroutine 'noun'"),
+        (replace(CELL, task="inside"), "unknown task 'inside'"),
+    ],
+)
+def test_bad_cells_fail_before_any_training(cell, match, tmp_path):
+    cache = Cache(tmp_path)
+    with pytest.raises(ValueError, match=match):
+        list(iter_grid([CELL, cell], TINY, cache, progress=False))
+    assert cache.misses == 0
+
+
+def test_profiles_and_default_grids():
+    with pytest.raises(ValueError, match="choose one of: vision/quick"):
+        get_profile("vision", "huge")
+    full = cells(PROFILES[("language", "full")])
+    assert {c.regime for c in full} == {"scratch", "pretrained"}
+    assert not any(c.regime == "pretrained" and c.architecture == "bert_small" for c in full)
+    with pytest.raises(ValueError, match="unknown grid axes"):
+        cells(QUICK, seeds=[0])
+
+
+def test_selection_never_uses_ablation():
+    a, b = MaskSetting(0.1, 1e-2, "all", 1e-6), MaskSetting(0.1, 1e-2, "all", 1e-5)
+    low = {"val_mask_task_acc": 0.5, "kept_fraction": 0.01}
+    high = {"val_mask_task_acc": 0.8, "kept_fraction": 0.3}
+    assert select_setting([(a, low), (b, high)], 0.9)[0] == b  # none passes: most accurate
