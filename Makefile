@@ -38,8 +38,8 @@ lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
 
 lint: setup
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check sclib tests bench notebooks
+	$(VENV)/bin/ruff format --check sclib tests bench notebooks
 
 bench: setup
 	$(PY) bench/masks.py
