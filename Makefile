@@ -41,8 +41,10 @@ lint: setup
 	$(VENV)/bin/ruff check sclib tests bench notebooks
 	$(VENV)/bin/ruff format --check sclib tests bench notebooks
 
+# NeuroSurgeon 0.1.0 (the closest peer toolkit) is an optional dev dependency of the bench only
 bench: setup
-	$(PY) bench/masks.py
+	$(PY) -m pip install --quiet --no-deps neurosurgeon==0.1.0
+	$(PY) bench/masks.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

@@ -27,43 +27,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from sclib.masks import add_masks
+from sclib.models.vision import ResNet, ResNetConfig
 
 L0_LAMBDA = 1e-8  # the paper's lambda
 
 
-class Block(nn.Module):
-    """A basic residual block with InstanceNorm (no affine), as in the paper's ResNets."""
+class ResNetClassifier(nn.Module):
+    """sclib's InstanceNorm ResNet (widths 16-128, two blocks per stage), 4-way readout."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
-        self.norm1, self.norm2 = nn.InstanceNorm2d(c_out), nn.InstanceNorm2d(c_out)
-        self.skip = (
-            nn.Identity() if stride == 1 and c_in == c_out else nn.Conv2d(c_in, c_out, 1, stride)
-        )
+        config = ResNetConfig(layers=(2, 2, 2, 2), widths=(16, 32, 64, 128))
+        self.backbone = ResNet(config)
+        self.readout = nn.Linear(self.backbone.out_features, 4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.norm1(self.conv1(x)))
-        return F.relu(self.norm2(self.conv2(h)) + self.skip(x))
-
-
-class SmallResNet(nn.Module):
-    """Widths 16-128, two blocks per stage, a 2-layer MLP head and a 4-way readout."""
-
-    def __init__(self, widths: tuple[int, ...] = (16, 32, 64, 128)) -> None:
-        super().__init__()
-        self.stem = nn.Conv2d(1, widths[0], 3, 1, 1, bias=False)
-        blocks, c = [], widths[0]
-        for i, w in enumerate(widths):
-            blocks += [Block(c, w, 1 if i == 0 else 2), Block(w, w, 1)]
-            c = w
-        self.blocks = nn.Sequential(*blocks)
-        self.mlp = nn.Sequential(nn.Linear(c, c), nn.ReLU(), nn.Linear(c, 4))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.blocks(F.relu(self.stem(x)))
-        return self.mlp(h.mean((2, 3)))
+        return self.readout(self.backbone(x))
 
 
 class BertClassifier(nn.Module):
@@ -223,7 +202,7 @@ def main() -> None:
     labels_r = torch.randint(0, 4, (64,), generator=g).to(device)
     results = {
         "bert": run("bert", BertClassifier, ids, labels_b, warmup, repeats, clock),
-        "resnet": run("resnet", SmallResNet, images, labels_r, warmup, repeats, clock),
+        "resnet": run("resnet", ResNetClassifier, images, labels_r, warmup, repeats, clock),
     }
     worst = max(t["masked"] / t["plain"] for t in results.values())
     print(
