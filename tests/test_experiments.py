@@ -12,9 +12,11 @@ from sclib.experiments import (
     PROFILES,
     Cell,
     MaskSetting,
+    cached_runs,
     cells,
     get_profile,
     iter_grid,
+    load_cell,
     run_cell,
     select_setting,
 )
@@ -116,3 +118,11 @@ def test_selection_never_uses_ablation():
     low = {"val_mask_task_acc": 0.5, "kept_fraction": 0.01}
     high = {"val_mask_task_acc": 0.8, "kept_fraction": 0.3}
     assert select_setting([(a, low), (b, high)], 0.9)[0] == b  # none passes: most accurate
+
+
+def test_cached_runs_and_load_cell(cache, row):
+    table = cached_runs(cache)
+    assert row["base_model_id"] in set(table["base_model_id"])
+    model, masks, again = load_cell(CELL, TINY, cache)
+    assert again == row and not model.training
+    assert sum(int(k.sum()) for k in masks.kept().values()) == row["sub_l0"]
