@@ -659,3 +659,18 @@ def load_cell(cell: Cell, profile: str | Profile = "quick", cache: Cache | None 
     )
     model, masks, _ = trained_mask(cell, profile, setting, base, cache, progress=False)
     return model.eval(), masks, row
+
+
+def tiny_profile(profile: Profile) -> Profile:
+    """A seconds-long version of ``profile`` that checks code runs; its numbers mean nothing.
+
+    Used by the notebooks' ``TINY`` test hook and the tests. ``exclusion_threshold=0`` so
+    one-epoch base models still reach the figures.
+    """
+    small: dict[str, Any] = dict(
+        name="tiny", n_train=32, n_subroutine=32, n_val=16, n_test=16, exclusion_threshold=0.0
+    )
+    small.update(base=replace(profile.base, epochs=1), mask=replace(profile.mask, epochs=1))
+    if profile.domain == "language":
+        small.update(model_kwargs=(("num_layers", 2),), regions=("from_layer_1",))
+    return replace(profile, **small)

@@ -10,6 +10,7 @@ import pytest
 from sclib.cache import Cache
 from sclib.experiments import (
     PROFILES,
+    ROOT,
     Cell,
     MaskSetting,
     cached_runs,
@@ -19,21 +20,12 @@ from sclib.experiments import (
     load_cell,
     run_cell,
     select_setting,
+    tiny_profile,
 )
 
 QUICK = PROFILES[("language", "quick")]
 TINY = replace(
-    QUICK,
-    name="tiny",
-    model_kwargs=(("num_layers", 2),),
-    n_train=16,
-    n_subroutine=16,
-    n_val=8,
-    n_test=8,
-    regions=("from_layer_1",),
-    lambdas=(1e-6, 1e-5),
-    base=replace(QUICK.base, epochs=1, progress=False),
-    mask=replace(QUICK.mask, epochs=1, progress=False),
+    tiny_profile(QUICK), n_train=16, n_subroutine=16, n_val=8, n_test=8, lambdas=(1e-6, 1e-5)
 )
 CELL = Cell("sv_agreement", "minilm", "subject", "pretrained", "singular")
 
@@ -49,7 +41,7 @@ def row(cache):
 
 
 def test_row_has_the_paper_columns_and_provenance(row):
-    paper = pd.read_csv("data/reference/paper_results_runs.csv", nrows=1).columns
+    paper = pd.read_csv(ROOT / "data/reference/paper_results_runs.csv", nrows=1).columns
     shared = {
         "domain", "task", "variant", "architecture", "subroutine", "other_subroutine",
         "sub_acc_target", "sub_acc_other", "zero_abl_acc_target", "zero_abl_acc_other",
