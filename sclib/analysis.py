@@ -1,0 +1,665 @@
+"""Imperfect, graded decomposition: mask overlap, where subnetworks live, a grade per run.
+
+Used by ``notebooks/04_imperfect_decomposition.ipynb`` (../PAPER.md, "Headline numbers",
+message 3: cells near 0, subnetworks above chance on the other subroutine, partial overlap
+of the two subroutines' masks). Everything here reads results tables (``run_cell`` rows,
+``sclib.reference.paper_runs()``) or kept masks (``MaskSet.kept()``); nothing trains,
+except that :func:`overlap_for_base` runs a cell that is not in the cache yet, as
+``sclib.experiments.load_cell`` does.
+
+Overlap is the per-layer intersection over union |A & B| / |A | B| (``sclib.masks.iou``),
+always per layer and never pooled before dividing; a pooled figure per region is the
+ratio of the summed intersections to the summed unions (:func:`overlap_by_region`).
+
+>>> import torch
+>>> a = {"embedder.mlp.fc1.weight": torch.tensor([True, True, False, False])}
+>>> b = {"embedder.mlp.fc1.weight": torch.tensor([True, False, True, False])}
+>>> mask_overlap(a, b)[["region", "intersection", "union", "iou"]].round(3).to_dict("records")
+[{'region': 'mlp', 'intersection': 1, 'union': 3, 'iou': 0.333}]
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from torch import Tensor
+
+from sclib.cache import Cache
+from sclib.experiments import SCORE_COLUMNS, Cell, Profile, load_cell
+from sclib.masks import MaskSet, iou
+from sclib.stats import CHANCE
+
+# identifier columns carried into per-run tables, where a table has them
+ID_COLUMNS = (
+    "source",
+    "domain",
+    "task",
+    "variant",
+    "architecture",
+    "regime",
+    "pretraining",
+    "subroutine",
+    "other_subroutine",
+    "base_model_id",
+    "base_seed",
+    "mask_seed",
+    "profile",
+)
+SUMMARY_BY = ("source", "domain", "task", "variant", "architecture", "regime", "subroutine")
+GRADE_KINDS = ("random_corrected", "zero_only")
+# the cell fields that name one base model
+BASE_FIELDS = ("task", "architecture", "regime", "variant", "base_seed")
+# identifier columns of a pair of masks (overlap_for_base)
+_PAIR_COLUMNS = (
+    "comparison",
+    "task",
+    "architecture",
+    "regime",
+    "variant",
+    "base_seed",
+    "base_model_id",
+    "subroutine_a",
+    "subroutine_b",
+    "mask_seed_a",
+    "mask_seed_b",
+    "masked_stages_a",
+    "masked_stages_b",
+    "profile",
+)
+
+
+# ------------------------------------------------------------------ where a layer sits
+
+
+def layer_region(name: str) -> str:
+    """A coarse region of the network for a masked weight's name, by the first rule that fits.
+
+    1. a ``stage<k>`` component (ResNet): ``"stage<k>"``;
+    2. ``layer.<k>`` or ``layers.<k>`` (BERT, MiniLM, ViT encoder layers): ``"layer.<k>"``;
+    3. EfficientNet: ``_blocks.<b>`` -> the stage of block b (``sclib.models.vision.
+       EFFICIENTNET_STAGES``), ``_conv_head`` -> ``"stage4"`` (as ``mask_region`` counts it);
+    4. a stem (``stem_conv``, ``_conv_stem``, ViT's ``patch_embeddings``): ``"stem"``;
+    5. a ``mlp`` component (the vision embedder's MLP head): ``"mlp"``;
+    6. otherwise the module's name, without the tensor name and a leading ``embedder.``.
+
+    >>> layer_region("embedder.backbone.stage3.0.conv1.weight")
+    'stage3'
+    >>> layer_region("embedder.bert.encoder.layer.2.attention.self.query.weight")
+    'layer.2'
+    >>> layer_region("embedder.mlp.fc1.weight"), layer_region("embedder.fc1.weight")
+    ('mlp', 'fc1')
+    """
+    parts = name.split(".")
+    for part in parts:
+        if re.fullmatch(r"stage\d+", part):
+            return part
+    for part, nxt in itertools.pairwise(parts):
+        if part in ("layer", "layers") and nxt.isdigit():
+            return f"layer.{nxt}"
+    if "_blocks" in parts and parts.index("_blocks") + 1 < len(parts):
+        from sclib.models.vision import EFFICIENTNET_STAGES
+
+        block = int(parts[parts.index("_blocks") + 1])
+        return next(f"stage{s}" for s, r in EFFICIENTNET_STAGES.items() if block in r)
+    if "_conv_head" in parts:
+        return "stage4"
+    if {"stem_conv", "_conv_stem", "patch_embeddings"} & set(parts):
+        return "stem"
+    if "mlp" in parts:
+        return "mlp"
+    module = parts[:-1] if len(parts) > 1 else parts
+    return ".".join(module[1:] if module[0] == "embedder" and len(module) > 1 else module)
+
+
+def _as_kept(kept: Mapping[str, Tensor] | MaskSet) -> dict[str, Tensor]:
+    return kept.kept() if isinstance(kept, MaskSet) else dict(kept)
+
+
+def kept_by_layer(kept: Mapping[str, Tensor] | MaskSet) -> pd.DataFrame:
+    """Where a subnetwork lives: one row per masked weight, in network order.
+
+    Network order is the order of ``kept`` (``MaskSet.kept()`` lists weights in the order of
+    ``model.named_modules()``, input to output). Group by ``region`` for a coarser picture.
+
+    Args:
+        kept: name -> boolean tensor (``MaskSet.kept()``), or the MaskSet itself.
+
+    Returns:
+        Columns ``position`` (0 = nearest the input), ``layer``, ``region``, ``size``,
+        ``kept`` (count) and ``fraction``.
+    """
+    rows = [
+        {
+            "position": i,
+            "layer": name,
+            "region": layer_region(name),
+            "size": k.numel(),
+            "kept": int(k.sum()),
+            "fraction": float(k.float().mean()) if k.numel() else float("nan"),
+        }
+        for i, (name, k) in enumerate(_as_kept(kept).items())
+    ]
+    return pd.DataFrame(rows, columns=["position", "layer", "region", "size", "kept", "fraction"])
+
+
+# ------------------------------------------------------------------------- overlap
+
+
+def expected_random_iou(size: int, kept_a: int, kept_b: int) -> float:
+    """IoU of two independent random subsets of a layer, as E|A & B| / E|A | B|.
+
+    With ``p = kept_a / size``, ``q = kept_b / size``: ``pq / (p + q - pq)``, the ratio of the
+    expected intersection to the expected union; the mean IoU of random draws tends to it as
+    layers grow. nan where both sets are empty.
+
+    >>> round(expected_random_iou(1000, 100, 100), 4)  # 0.01 / 0.19
+    0.0526
+    """
+    if kept_a + kept_b == 0:
+        return float("nan")
+    inter = kept_a * kept_b / size
+    return inter / (kept_a + kept_b - inter)
+
+
+def mask_overlap(
+    kept_a: Mapping[str, Tensor] | MaskSet,
+    kept_b: Mapping[str, Tensor] | MaskSet,
+    seed: int = 0,
+    n_random: int = 20,
+    ci: float = 0.95,
+) -> pd.DataFrame:
+    """Per-layer IoU of two subnetworks of one base model, beside size-matched random masks.
+
+    The random baseline draws ``n_random`` pairs of random masks with the same kept counts
+    per layer as A and B. Their intersection is drawn directly from its distribution,
+    hypergeometric(size, kept_a, kept_b), which is exactly the intersection of two uniform
+    random subsets of those sizes, at no cost for large layers.
+
+    Args:
+        kept_a, kept_b: name -> boolean tensor (``MaskSet.kept()``) or MaskSets; same names
+            and shapes (``sclib.masks.iou`` says which differ).
+        seed: seeds the random draws; the same seed gives the same table.
+        n_random: random mask pairs per layer.
+        ci: width of the interval over the random draws (percentiles).
+
+    Returns:
+        One row per layer in network order: ``position``, ``layer``, ``region``
+        (:func:`layer_region`), ``size``, ``kept_a``, ``kept_b``, ``intersection``, ``union``,
+        ``iou`` (nan where both are empty), ``random_iou_mean``, ``random_iou_low``,
+        ``random_iou_high``, ``expected_iou`` (:func:`expected_random_iou`) and
+        ``iou_over_random`` (``iou / random_iou_mean``).
+    """
+    kept_a, kept_b = _as_kept(kept_a), _as_kept(kept_b)
+    ious = iou(kept_a, kept_b)  # checks names and shapes
+    rng = np.random.default_rng(seed)
+    tail = (1 - ci) / 2 * 100
+    rows = []
+    for i, (name, a) in enumerate(kept_a.items()):
+        a, b = a.bool(), kept_b[name].bool()
+        size, ka, kb = a.numel(), int(a.sum()), int(b.sum())
+        inter = rng.hypergeometric(ka, size - ka, kb, size=n_random) if size else np.zeros(0)
+        union = ka + kb - inter
+        with np.errstate(invalid="ignore", divide="ignore"):
+            random_ious = np.where(union > 0, inter / union, np.nan)
+        if ka + kb == 0 or n_random == 0:
+            rmean = rlow = rhigh = float("nan")
+        else:
+            rmean = float(random_ious.mean())
+            rlow, rhigh = (float(x) for x in np.percentile(random_ious, [tail, 100 - tail]))
+        rows.append(
+            {
+                "position": i,
+                "layer": name,
+                "region": layer_region(name),
+                "size": size,
+                "kept_a": ka,
+                "kept_b": kb,
+                "intersection": int((a & b).sum()),
+                "union": int((a | b).sum()),
+                "iou": ious[name],
+                "random_iou_mean": rmean,
+                "random_iou_low": rlow,
+                "random_iou_high": rhigh,
+                "expected_iou": expected_random_iou(size, ka, kb),
+                "iou_over_random": ious[name] / rmean if rmean > 0 else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def overlap_by_region(overlap: pd.DataFrame) -> pd.DataFrame:
+    """Pooled IoU per region (and per any identifier columns of ``overlap``).
+
+    Pooled IoU = summed intersections / summed unions over the region's layers (a ratio of
+    sums, not a mean of per-layer IoUs); ``expected_iou`` pools the random expectation
+    the same way (summed E|A & B| over summed E|A | B|).
+    """
+    df = overlap.assign(
+        expected_intersection=overlap["kept_a"] * overlap["kept_b"] / overlap["size"]
+    )
+    df["expected_union"] = df["kept_a"] + df["kept_b"] - df["expected_intersection"]
+    ids = [c for c in overlap.columns if c in _PAIR_COLUMNS]
+    keys = [*ids, "region"]
+    out = (
+        df.groupby(keys, sort=False, dropna=False)
+        .agg(
+            position=("position", "min"),
+            n_layers=("layer", "size"),
+            size=("size", "sum"),
+            kept_a=("kept_a", "sum"),
+            kept_b=("kept_b", "sum"),
+            intersection=("intersection", "sum"),
+            union=("union", "sum"),
+            expected_intersection=("expected_intersection", "sum"),
+            expected_union=("expected_union", "sum"),
+        )
+        .reset_index()
+    )
+    out["iou"] = out["intersection"] / out["union"].where(out["union"] > 0)
+    out["expected_iou"] = out["expected_intersection"] / out["expected_union"].where(
+        out["expected_union"] > 0
+    )
+    return out.drop(columns=["expected_intersection", "expected_union"])
+
+
+def _check_pair(cell_a: Cell, cell_b: Cell) -> None:
+    differ = [f for f in BASE_FIELDS if getattr(cell_a, f) != getattr(cell_b, f)]
+    if differ:
+        raise ValueError(
+            f"cells name different base models (they differ in {differ}); overlap compares two "
+            "masks in one base model: change only subroutine and/or mask_seed"
+        )
+    if cell_a == cell_b:
+        raise ValueError("the two cells are the same; change subroutine and/or mask_seed")
+
+
+def _loaded(cell: Cell, profile: str | Profile, cache: Cache | None) -> tuple[dict, dict]:
+    _, masks, row = load_cell(cell, profile, cache)
+    return _as_kept(masks), row
+
+
+def _pair_overlap(
+    cells: tuple[Cell, Cell], loaded: tuple[tuple[dict, dict], ...], seed: int, n_random: int
+) -> pd.DataFrame:
+    (cell_a, cell_b), ((ka, row_a), (kb, row_b)) = cells, loaded
+    shared = [n for n in ka if n in kb]
+    only = sorted(set(ka) ^ set(kb))
+    if only:
+        warnings.warn(
+            f"masks cover different layers ({row_a['masked_stages']} vs {row_b['masked_stages']}"
+            f"); comparing the {len(shared)} shared layers, leaving out {len(only)}",
+            stacklevel=3,
+        )
+    table = mask_overlap(
+        {n: ka[n] for n in shared}, {n: kb[n] for n in shared}, seed=seed, n_random=n_random
+    )
+    sub = cell_a.subroutine != cell_b.subroutine
+    seeds = cell_a.mask_seed != cell_b.mask_seed
+    ids = {
+        "comparison": "both" if sub and seeds else "subroutines" if sub else "mask_seeds",
+        **{f: getattr(cell_a, f) for f in BASE_FIELDS},
+        "base_model_id": row_a["base_model_id"],
+        "subroutine_a": cell_a.subroutine,
+        "subroutine_b": cell_b.subroutine,
+        "mask_seed_a": cell_a.mask_seed,
+        "mask_seed_b": cell_b.mask_seed,
+        "masked_stages_a": row_a["masked_stages"],
+        "masked_stages_b": row_b["masked_stages"],
+        "profile": row_a["profile"],
+    }
+    for i, (col, value) in enumerate(ids.items()):
+        table.insert(i, col, value)
+    return table
+
+
+def overlap_for_base(
+    cell_a: Cell,
+    cell_b: Cell,
+    profile: str | Profile = "quick",
+    cache: Cache | None = None,
+    seed: int = 0,
+    n_random: int = 20,
+) -> pd.DataFrame:
+    """:func:`mask_overlap` of two cells' selected masks in the same base model.
+
+    The cells must name the same base model (task, architecture, regime, variant, base
+    seed) and differ in subroutine (the paper's overlap) and/or mask seed (how much two
+    masks for one subroutine share: the reference to read cross-subroutine overlap
+    against). Masks are loaded with ``sclib.experiments.load_cell`` (a cell not cached yet
+    is run). If the two selected masks cover different regions, only the layers both mask
+    are compared, with a warning.
+
+    Returns:
+        The overlap table with the pair's identifiers in front: ``comparison``
+        (``"subroutines"``, ``"mask_seeds"`` or ``"both"``), task, architecture, regime,
+        variant, base_seed, base_model_id, subroutine_a/_b, mask_seed_a/_b,
+        masked_stages_a/_b, profile.
+    """
+    _check_pair(cell_a, cell_b)
+    loaded = (_loaded(cell_a, profile, cache), _loaded(cell_b, profile, cache))
+    return _pair_overlap((cell_a, cell_b), loaded, seed, n_random)
+
+
+def overlap_table(
+    cell_list: Iterable[Cell],
+    profile: str | Profile = "quick",
+    cache: Cache | None = None,
+    across: str = "subroutines",
+    seed: int = 0,
+    n_random: int = 20,
+) -> pd.DataFrame:
+    """:func:`overlap_for_base` for every pair in a list of cells, as one table.
+
+    Args:
+        cell_list: e.g. ``sclib.experiments.cells(profile)``.
+        across: ``"subroutines"`` pairs the cells of one base model and mask seed that differ
+            in subroutine; ``"mask_seeds"`` pairs those of one base model and subroutine that
+            differ in mask seed.
+    """
+    if across not in ("subroutines", "mask_seeds"):
+        raise ValueError(f"unknown across {across!r}; choose one of: subroutines, mask_seeds")
+    fixed = ("mask_seed",) if across == "subroutines" else ("subroutine",)
+    groups: dict[tuple, list[Cell]] = {}
+    for cell in dict.fromkeys(cell_list):
+        groups.setdefault(tuple(getattr(cell, f) for f in (*BASE_FIELDS, *fixed)), []).append(cell)
+    tables = []
+    for group in groups.values():  # one group's masks in memory at a time
+        if len(group) < 2:
+            continue
+        loaded = {c: _loaded(c, profile, cache) for c in group}
+        for a, b in itertools.combinations(group, 2):
+            tables.append(_pair_overlap((a, b), (loaded[a], loaded[b]), seed, n_random))
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+# --------------------------------------------------------------------------- grading
+
+
+def _floor(values: pd.Series, chance: float) -> pd.Series:
+    return np.maximum(pd.to_numeric(values, errors="coerce"), chance)
+
+
+def _column(rows: pd.DataFrame, name: str) -> pd.Series:
+    if name in rows:
+        return pd.to_numeric(rows[name], errors="coerce")
+    return pd.Series(np.nan, index=rows.index, dtype=float)
+
+
+def grade_components(
+    rows: pd.DataFrame, kind: str = "auto", chance: float = CHANCE, min_headroom: float = 0.05
+) -> pd.DataFrame:
+    """The pieces of :func:`decomposition_grade`, one row per run (same index as ``rows``).
+
+    With accuracies floored at chance (f(a) = max(a, chance)), the base model's accuracies
+    T0, O0 on the "+/-target" and "+/-other" sets, and an ablation's accuracies T, O:
+
+    - ``headroom`` = f(T0) - chance: what there was to lose on the target;
+    - ``target_drop`` = f(T0) - f(T), ``other_drop`` = f(O0) - f(O) (zero ablation);
+    - ``zero_selectivity`` = (target_drop - other_drop) / headroom;
+    - ``random_selectivity``: the same for the size-matched random ablation
+      (``sampled_abl_*``: as many weights per layer as the subnetwork, anywhere);
+    - ``grade`` = zero_selectivity - random_selectivity (``random_corrected``) or
+      zero_selectivity alone (``zero_only``), clipped to [-1, 1]; nan where headroom <
+      ``min_headroom`` (an untrained base model has nothing to lose).
+
+    Args:
+        kind: ``"random_corrected"`` (needs ``base_pm_target_acc``, ``base_pm_other_acc``
+            and ``sampled_abl_acc_*``: our rows), ``"zero_only"`` (any row), or ``"auto"``:
+            random_corrected where a row has those columns, zero_only elsewhere.
+            zero_only takes T0, O0 from ``base_pm_*`` where present, else both from
+            ``base_comp_test_acc`` (the paper's rows: its +/- accuracies of the base model
+            are not published, and its base models score >= 0.994; the numerator is then
+            exactly ``-ablation_score``).
+    """
+    if kind not in ("auto", *GRADE_KINDS):
+        raise ValueError(
+            f"unknown grade kind {kind!r}; choose one of: auto, {', '.join(GRADE_KINDS)}"
+        )
+    comp = _column(rows, "base_comp_test_acc")
+    t0 = _column(rows, "base_pm_target_acc")
+    o0 = _column(rows, "base_pm_other_acc")
+    has_pm = t0.notna() & o0.notna()
+    t0, o0 = t0.where(has_pm, comp), o0.where(has_pm, comp)
+    f = lambda s: _floor(s, chance)  # noqa: E731
+    headroom = f(t0) - chance
+    headroom = headroom.where(headroom >= min_headroom)
+    target_drop = f(t0) - f(_column(rows, "zero_abl_acc_target"))
+    other_drop = f(o0) - f(_column(rows, "zero_abl_acc_other"))
+    zero_sel = (target_drop - other_drop) / headroom
+    random_sel = (
+        (f(t0) - f(_column(rows, "sampled_abl_acc_target")))
+        - (f(o0) - f(_column(rows, "sampled_abl_acc_other")))
+    ) / headroom
+    can_correct = (
+        has_pm
+        & _column(rows, "sampled_abl_acc_target").notna()
+        & _column(rows, "sampled_abl_acc_other").notna()
+    )
+    if kind == "random_corrected" and not can_correct[headroom.notna()].all():
+        raise ValueError(
+            "grade kind 'random_corrected' needs base_pm_target_acc, base_pm_other_acc and "
+            "sampled_abl_acc_target/_other in every row (the paper's rows have none); "
+            "use kind='zero_only' or 'auto'"
+        )
+    corrected = can_correct if kind == "auto" else pd.Series(kind != "zero_only", rows.index)
+    grade = zero_sel - random_sel.where(corrected, 0.0)
+    return pd.DataFrame(
+        {
+            "grade_kind": np.where(corrected, "random_corrected", "zero_only"),
+            "headroom": headroom,
+            "target_drop": target_drop,
+            "other_drop": other_drop,
+            "zero_selectivity": zero_sel,
+            "random_selectivity": random_sel.where(corrected),
+            "grade": grade.clip(-1.0, 1.0),
+        },
+        index=rows.index,
+    )
+
+
+def decomposition_grade(
+    rows: pd.DataFrame, kind: str = "auto", chance: float = CHANCE, min_headroom: float = 0.05
+) -> pd.Series:
+    """One number per run grading how cleanly ablating the subnetwork removes only its subroutine.
+
+    ``grade = (target_drop - other_drop) / headroom`` for zero ablation, minus the same for
+    the size-matched random ablation, clipped to [-1, 1] (:func:`grade_components` has the
+    pieces). 1: ablation takes the target down to chance, leaves the other subroutine
+    untouched, and a random ablation of the same size harms neither; 0: no selectivity
+    (both lost alike, or neither, or no more than random ablation does); < 0: the other
+    subroutine suffers more. Unlike ``ablation_score`` it is relative to what the base
+    model had to lose and to what any ablation of that size does.
+    ``kind`` says which variant (see :func:`grade_components`); the paper's rows get
+    ``zero_only`` (no size-matched random ablation there), our rows ``random_corrected``.
+
+    >>> perfect = pd.DataFrame({"base_pm_target_acc": [1.0], "base_pm_other_acc": [1.0],
+    ...     "zero_abl_acc_target": [0.25], "zero_abl_acc_other": [1.0],
+    ...     "sampled_abl_acc_target": [1.0], "sampled_abl_acc_other": [1.0]})
+    >>> decomposition_grade(perfect).tolist()
+    [1.0]
+    """
+    return grade_components(rows, kind, chance, min_headroom)["grade"].rename("grade")
+
+
+class CI(NamedTuple):
+    """A mean and its bootstrap interval (nan where it cannot be estimated)."""
+
+    mean: float
+    low: float
+    high: float
+
+
+def bootstrap_ci(
+    values: Sequence[float] | np.ndarray | pd.Series,
+    groups: Sequence | np.ndarray | pd.Series | None = None,
+    n_boot: int = 2000,
+    ci: float = 0.95,
+    seed: int = 0,
+) -> CI:
+    """Percentile bootstrap interval of the mean; nan values (and their groups) are dropped.
+
+    With ``groups`` (e.g. ``base_model_id``) whole clusters are resampled with replacement
+    (mask seeds are nested in base models, so runs of one base model are not independent),
+    and each resample's mean is over all runs of the drawn clusters. The interval is nan
+    with fewer than two clusters (two values without groups): there is no spread to resample.
+
+    >>> bootstrap_ci([1.0, 2.0, 3.0, 4.0], groups=["a", "a", "b", "b"], n_boot=200)
+    CI(mean=2.5, low=1.5, high=3.5)
+    """
+    vals = np.asarray(values, dtype=float)
+    codes = np.arange(len(vals)) if groups is None else pd.factorize(np.asarray(groups))[0]
+    if len(codes) != len(vals):
+        raise ValueError(f"{len(vals)} values but {len(codes)} groups; give one group per value")
+    keep = ~np.isnan(vals)
+    vals, codes = vals[keep], codes[keep]
+    if not len(vals):
+        return CI(float("nan"), float("nan"), float("nan"))
+    mean = float(vals.mean())
+    _, codes = np.unique(codes, return_inverse=True)
+    n_groups = codes.max() + 1
+    if n_groups < 2:
+        return CI(mean, float("nan"), float("nan"))
+    sums = np.bincount(codes, weights=vals, minlength=n_groups)
+    counts = np.bincount(codes, minlength=n_groups)
+    draws = np.random.default_rng(seed).integers(0, n_groups, size=(n_boot, n_groups))
+    boot = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    low, high = np.quantile(boot, [(1 - ci) / 2, 1 - (1 - ci) / 2])
+    return CI(mean, float(low), float(high))
+
+
+def _kept_rows(rows: pd.DataFrame, drop_excluded: bool) -> pd.DataFrame:
+    if drop_excluded and "excluded" in rows:
+        return rows[~rows["excluded"].astype(bool)]
+    return rows
+
+
+def graded_summary(
+    rows: pd.DataFrame,
+    by: Sequence[str] | None = None,
+    kind: str = "auto",
+    cluster: str = "base_model_id",
+    n_boot: int = 2000,
+    ci: float = 0.95,
+    seed: int = 0,
+    drop_excluded: bool = True,
+) -> pd.DataFrame:
+    """Mean :func:`decomposition_grade` per cell with a cluster-bootstrap interval.
+
+    Args:
+        rows: run rows (ours, the paper's, or both concatenated).
+        by: grouping columns; by default those of ``SUMMARY_BY`` that ``rows`` has.
+        kind: grade variant (:func:`grade_components`).
+        cluster: column whose values are resampled as clusters (runs nested in base models).
+        drop_excluded: leave out runs on base models marked ``excluded``.
+
+    Returns:
+        One row per group: the ``by`` columns, ``grade_kind`` (the variants used, joined by
+        "+"), ``grade_mean``, ``grade_low``, ``grade_high``, ``n_runs`` (graded runs),
+        ``n_base_models``.
+    """
+    rows = _kept_rows(rows, drop_excluded)
+    by = [c for c in SUMMARY_BY if c in rows] if by is None else list(by)
+    parts = grade_components(rows, kind)
+    df = rows[by].assign(
+        _grade=parts["grade"],
+        _kind=parts["grade_kind"],
+        _cluster=rows[cluster] if cluster in rows else np.arange(len(rows)),
+    )
+    out = []
+    for key, group in df.groupby(by, sort=True, dropna=False):
+        graded = group[group["_grade"].notna()]
+        est = bootstrap_ci(graded["_grade"], graded["_cluster"], n_boot, ci, seed)
+        out.append(
+            {
+                **dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True)),
+                "grade_kind": "+".join(sorted(graded["_kind"].unique())) or "none",
+                "grade_mean": est.mean,
+                "grade_low": est.low,
+                "grade_high": est.high,
+                "n_runs": len(graded),
+                "n_base_models": graded["_cluster"].nunique(),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+# ----------------------------------------------------------------- distance from ideal
+
+
+def _ids(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows[[c for c in ID_COLUMNS if c in rows]].copy()
+
+
+def gap_to_ideal(rows: pd.DataFrame, chance: float = CHANCE) -> pd.DataFrame:
+    """How far each run's subnetwork is from an ideal one, per run.
+
+    Returns:
+        The identifier columns, then ``other_above_chance`` = f(sub_acc_other) - chance (an
+        ideal subnetwork is at chance on the other subroutine; f floors at chance),
+        ``target_below_ideal`` = 1 - sub_acc_target, and ``score_gap`` = (1 - chance) -
+        subnetwork_score (the score's ideal is 0.75).
+    """
+    out = _ids(rows)
+    out["other_above_chance"] = _floor(rows["sub_acc_other"], chance) - chance
+    out["target_below_ideal"] = 1.0 - pd.to_numeric(rows["sub_acc_target"], errors="coerce")
+    out["score_gap"] = (1.0 - chance) - pd.to_numeric(rows["subnetwork_score"], errors="coerce")
+    return out
+
+
+def _source_labels(rows: pd.DataFrame, default: str) -> pd.Series:
+    if default == "paper":
+        return pd.Series("paper", index=rows.index)
+    profile = rows["profile"] if "profile" in rows else pd.Series(None, index=rows.index)
+    label = profile.map(lambda p: f"ours ({p} profile)" if isinstance(p, str) else "ours")
+    if "source" in rows:  # keep a label a caller already set (e.g. plots.tidy_runs)
+        label = rows["source"].where(rows["source"].notna() & (rows["source"] != "sclib"), label)
+    return label
+
+
+def ablation_distribution(
+    ours: pd.DataFrame | None,
+    paper: pd.DataFrame | None = None,
+    ablations: Sequence[str] = ("zero",),
+    drop_excluded: bool = True,
+) -> pd.DataFrame:
+    """A long table of ablation scores, ours beside the paper's, for a histogram or violin.
+
+    Args:
+        ours: our run rows (``source`` "sclib" becomes "ours (<profile> profile)"; a label a
+            caller already set is kept).
+        paper: ``sclib.reference.paper_runs()`` (``source`` "paper"), or None.
+        ablations: ablation modes (``sclib.masks.ABLATION_MODES``); a table without a mode's
+            score column (the paper has only zero and random_reinit) contributes no rows.
+        drop_excluded: leave out runs on base models marked ``excluded``.
+
+    Returns:
+        One row per run and ablation: the identifier columns, ``source``, ``ablation``,
+        ``score``.
+    """
+    unknown = [a for a in ablations if a not in SCORE_COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown ablations {unknown}; choose from: {', '.join(SCORE_COLUMNS)}")
+    parts = []
+    for frame, default in ((ours, "ours"), (paper, "paper")):
+        if frame is None or frame.empty:
+            continue
+        frame = _kept_rows(frame, drop_excluded)
+        for mode in ablations:
+            col = SCORE_COLUMNS[mode]
+            if col not in frame:
+                continue
+            part = _ids(frame).assign(
+                source=_source_labels(frame, default),
+                ablation=mode,
+                score=pd.to_numeric(frame[col], errors="coerce"),
+            )
+            parts.append(part[part["score"].notna()])
+    if not parts:
+        return pd.DataFrame(columns=["source", "ablation", "score"])
+    return pd.concat(parts, ignore_index=True)

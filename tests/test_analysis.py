@@ -1,0 +1,388 @@
+"""sclib.analysis: overlap, kept fractions, the decomposition grade, cluster bootstrap."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from sclib.analysis import (
+    ablation_distribution,
+    bootstrap_ci,
+    decomposition_grade,
+    expected_random_iou,
+    gap_to_ideal,
+    grade_components,
+    graded_summary,
+    kept_by_layer,
+    layer_region,
+    mask_overlap,
+    overlap_by_region,
+    overlap_for_base,
+    overlap_table,
+)
+from sclib.cache import Cache
+from sclib.experiments import PROFILES, Cell
+from sclib.masks import add_masks
+from sclib.reference import paper_runs
+
+
+def _mask(bits: str) -> torch.Tensor:
+    return torch.tensor([b == "1" for b in bits])
+
+
+# ------------------------------------------------------------------ regions and layers
+
+
+@pytest.mark.parametrize(
+    "name, region",
+    [
+        ("embedder.backbone.stage4.0.shortcut_conv.weight", "stage4"),
+        ("embedder.backbone.stem_conv.weight", "stem"),
+        ("embedder.mlp.fc2.weight", "mlp"),
+        ("embedder.bert.encoder.layer.3.output.dense.weight", "layer.3"),
+        ("embedder.backbone.vit.layers.5.mlp.fc1.weight", "layer.5"),  # not the head MLP
+        ("embedder.backbone._blocks.7._project_conv.weight", "stage3"),
+        ("embedder.backbone._conv_head.weight", "stage4"),
+        ("embedder.out.weight", "out"),
+        ("0.weight", "0"),
+    ],
+)
+def test_layer_region(name, region):
+    assert layer_region(name) == region
+
+
+def test_kept_by_layer_keeps_network_order_and_takes_a_maskset():
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    masks = add_masks(model, init=-1.0)
+    with torch.no_grad():
+        masks["2.weight"].logits[0] = 1.0  # 3 of 6 kept in the last layer
+    table = kept_by_layer(masks)
+    assert table["layer"].tolist() == ["0.weight", "2.weight"]
+    assert table["position"].tolist() == [0, 1]
+    assert table["kept"].tolist() == [0, 3] and table["fraction"].tolist() == [0.0, 0.5]
+    assert table["size"].tolist() == [12, 6]
+    pd.testing.assert_frame_equal(table, kept_by_layer(masks.kept()))
+
+
+# ------------------------------------------------------------------------- overlap
+
+
+def test_mask_overlap_is_exact_per_layer_including_empty_layers():
+    a = {"l.0.weight": _mask("1100"), "l.1.weight": _mask("0000"), "l.2.weight": _mask("1010")}
+    b = {"l.0.weight": _mask("1010"), "l.1.weight": _mask("0000"), "l.2.weight": _mask("0000")}
+    table = mask_overlap(a, b).set_index("layer")
+    assert table.loc["l.0.weight", "iou"] == pytest.approx(1 / 3)
+    assert table.loc["l.0.weight", ["intersection", "union", "kept_a", "kept_b"]].tolist() == [
+        1,
+        3,
+        2,
+        2,
+    ]
+    assert np.isnan(table.loc["l.1.weight", "iou"])  # both empty: undefined, not 0 or 1
+    assert np.isnan(table.loc["l.1.weight", "random_iou_mean"])
+    assert table.loc["l.2.weight", "iou"] == 0.0 and table.loc["l.2.weight", "random_iou_mean"] == 0
+    assert mask_overlap(a, a)["iou"].dropna().eq(1.0).all()
+
+
+def test_mask_overlap_names_must_match():
+    with pytest.raises(ValueError, match="layers differ"):
+        mask_overlap({"a": _mask("1")}, {"b": _mask("1")})
+
+
+def test_random_iou_matches_the_analytic_expectation_for_a_large_layer():
+    gen = torch.Generator().manual_seed(0)
+    n = 200_000
+    a = {"w": torch.rand(n, generator=gen) < 0.1}
+    b = {"w": torch.rand(n, generator=gen) < 0.3}
+    row = mask_overlap(a, b, seed=1, n_random=50).iloc[0]
+    analytic = expected_random_iou(n, row["kept_a"], row["kept_b"])
+    assert analytic == pytest.approx(0.03 / 0.37, rel=0.02)
+    assert row["random_iou_mean"] == pytest.approx(analytic, rel=0.01)
+    assert row["random_iou_low"] <= row["random_iou_mean"] <= row["random_iou_high"]
+    assert row["iou"] == pytest.approx(analytic, rel=0.05)  # a and b are independent too
+    again = mask_overlap(a, b, seed=1, n_random=50).iloc[0]
+    assert again["random_iou_low"] == row["random_iou_low"]  # same seed, same draws
+
+
+def test_random_iou_draws_match_literal_random_masks():
+    """The hypergeometric shortcut has the distribution of drawn random masks' IoU."""
+    n, ka, kb, draws = 500, 60, 90, 400
+    gen = torch.Generator().manual_seed(0)
+    literal = []
+    for _ in range(draws):
+        a, b = torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.bool)
+        a[torch.randperm(n, generator=gen)[:ka]] = True
+        b[torch.randperm(n, generator=gen)[:kb]] = True
+        literal.append(float((a & b).sum() / (a | b).sum()))
+    a, b = torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.bool)
+    a[:ka], b[-kb:] = True, True
+    row = mask_overlap({"w": a}, {"w": b}, n_random=draws).iloc[0]
+    assert row["random_iou_mean"] == pytest.approx(np.mean(literal), abs=0.005)
+    lo, hi = np.percentile(literal, [2.5, 97.5])
+    assert row["random_iou_low"] == pytest.approx(lo, abs=0.015)
+    assert row["random_iou_high"] == pytest.approx(hi, abs=0.015)
+
+
+def test_overlap_by_region_pools_sums_not_means():
+    a = {"x.mlp.fc1.weight": _mask("1100"), "x.mlp.fc2.weight": _mask("11111111")}
+    b = {"x.mlp.fc1.weight": _mask("0011"), "x.mlp.fc2.weight": _mask("11111111")}
+    pooled = overlap_by_region(mask_overlap(a, b)).iloc[0]
+    assert pooled["region"] == "mlp" and pooled["n_layers"] == 2
+    assert pooled["iou"] == pytest.approx(8 / 12)  # the mean of per-layer IoUs would be 0.5
+
+
+# --------------------------------------------------------------------------- grading
+
+BASE = {"base_pm_target_acc": 1.0, "base_pm_other_acc": 1.0}
+
+
+def _runs(**columns) -> pd.DataFrame:
+    """A table of runs; scalars are repeated down the list columns (one row if none)."""
+    has_lists = any(isinstance(v, list) for v in columns.values())
+    return pd.DataFrame(columns, index=None if has_lists else [0])
+
+
+def test_grade_is_one_for_perfect_and_zero_for_non_selective_runs():
+    rows = pd.concat(
+        [
+            _runs(**BASE, zero_abl_acc_target=0.25, zero_abl_acc_other=1.0),  # perfect
+            _runs(**BASE, zero_abl_acc_target=0.25, zero_abl_acc_other=0.25),  # both lost
+            _runs(**BASE, zero_abl_acc_target=1.0, zero_abl_acc_other=1.0),  # neither
+            _runs(**BASE, zero_abl_acc_target=1.0, zero_abl_acc_other=0.25),  # reversed
+            _runs(**BASE, zero_abl_acc_target=0.1, zero_abl_acc_other=1.0),  # below chance
+        ],
+        ignore_index=True,
+    ).assign(sampled_abl_acc_target=1.0, sampled_abl_acc_other=1.0)
+    parts = grade_components(rows)
+    assert parts["grade"].tolist() == [1.0, 0.0, 0.0, -1.0, 1.0]
+    assert (parts["grade_kind"] == "random_corrected").all()
+
+
+def test_random_ablation_that_is_just_as_selective_cancels_the_grade():
+    rows = _runs(
+        **BASE,
+        zero_abl_acc_target=0.4,
+        zero_abl_acc_other=0.9,
+        sampled_abl_acc_target=0.4,
+        sampled_abl_acc_other=0.9,
+    )
+    assert decomposition_grade(rows).item() == pytest.approx(0.0)
+    assert decomposition_grade(rows, kind="zero_only").item() == pytest.approx(0.5 / 0.75)
+
+
+def test_grade_needs_something_to_lose():
+    rows = _runs(
+        base_pm_target_acc=0.27,
+        base_pm_other_acc=0.3,
+        zero_abl_acc_target=0.25,
+        zero_abl_acc_other=0.3,
+        sampled_abl_acc_target=0.27,
+        sampled_abl_acc_other=0.3,
+    )
+    assert np.isnan(decomposition_grade(rows).item())  # untrained base: headroom 0.02
+
+
+def test_paper_rows_get_the_zero_only_grade():
+    runs = paper_runs()
+    parts = grade_components(runs)
+    assert set(parts["grade_kind"]) == {"zero_only"}
+    trained = runs["regime"] != "untrained"
+    headroom = runs["base_comp_test_acc"].clip(lower=0.25) - 0.25
+    expected = (-runs["ablation_score"] / headroom).clip(-1, 1)
+    np.testing.assert_allclose(parts.loc[trained, "grade"], expected[trained], atol=1e-9)
+    assert parts.loc[~trained, "grade"].isna().all()  # untrained controls: no base accuracy
+    with pytest.raises(ValueError, match="random_corrected.*needs"):
+        decomposition_grade(runs, kind="random_corrected")
+
+
+def test_mixed_tables_are_graded_per_row():
+    ours = _runs(
+        **BASE,
+        zero_abl_acc_target=0.25,
+        zero_abl_acc_other=1.0,
+        sampled_abl_acc_target=1.0,
+        sampled_abl_acc_other=1.0,
+    )
+    paper = _runs(base_comp_test_acc=1.0, zero_abl_acc_target=0.25, zero_abl_acc_other=1.0)
+    parts = grade_components(pd.concat([ours, paper], ignore_index=True))
+    assert parts["grade_kind"].tolist() == ["random_corrected", "zero_only"]
+    assert parts["grade"].tolist() == [1.0, 1.0]
+
+
+# ------------------------------------------------------------------------ bootstrap
+
+
+def test_bootstrap_ci_contains_the_mean_and_is_deterministic():
+    rng = np.random.default_rng(0)
+    effects = rng.normal(0, 1, size=6)  # six base models, three runs each
+    values = np.repeat(effects, 3) + rng.normal(0, 0.1, size=18)
+    groups = np.repeat(list("abcdef"), 3)
+    clustered = bootstrap_ci(values, groups, n_boot=500, seed=3)
+    assert clustered.low < clustered.mean < clustered.high
+    assert clustered.mean == pytest.approx(values.mean())
+    assert bootstrap_ci(values, groups, n_boot=500, seed=3) == clustered
+    assert bootstrap_ci(values, groups, n_boot=500, seed=4) != clustered
+    naive = bootstrap_ci(values, n_boot=500, seed=3)  # runs as if independent: too narrow
+    assert naive.high - naive.low < clustered.high - clustered.low
+
+
+def test_bootstrap_ci_edge_cases():
+    single = bootstrap_ci([0.1, 0.3, np.nan], groups=["a", "a", "b"])
+    assert single.mean == pytest.approx(0.2) and np.isnan(single.low)  # one cluster left
+    assert np.isnan(bootstrap_ci([]).mean)
+    with pytest.raises(ValueError, match="one group per value"):
+        bootstrap_ci([1.0, 2.0], groups=["a"])
+
+
+def test_graded_summary_counts_runs_and_base_models():
+    perfect = {"zero_abl_acc_target": 0.25, "zero_abl_acc_other": 1.0}
+    rows = pd.DataFrame(
+        [
+            {**BASE, **perfect, "base_model_id": m, "subroutine": "inside", "excluded": False}
+            for m in ("a", "a", "b", "c")
+        ]
+        + [{**BASE, **perfect, "base_model_id": "d", "subroutine": "inside", "excluded": True}]
+        + [{**BASE, "zero_abl_acc_target": 1.0, "zero_abl_acc_other": 1.0,
+            "base_model_id": "a", "subroutine": "contact", "excluded": False}]
+    )  # fmt: skip
+    rows = rows.assign(sampled_abl_acc_target=1.0, sampled_abl_acc_other=1.0)
+    summary = graded_summary(rows, by=["subroutine"], n_boot=200).set_index("subroutine")
+    assert summary.loc["inside", ["n_runs", "n_base_models"]].tolist() == [4, 3]
+    assert summary.loc["inside", "grade_mean"] == 1.0
+    assert summary.loc["inside", ["grade_low", "grade_high"]].tolist() == [1.0, 1.0]
+    assert summary.loc["contact", "grade_mean"] == 0.0
+    assert np.isnan(summary.loc["contact", "grade_low"])  # one base model: no interval
+    assert summary.loc["inside", "grade_kind"] == "random_corrected"
+
+
+def test_graded_summary_of_the_papers_runs():
+    summary = graded_summary(paper_runs(), by=["domain", "regime", "subroutine"], n_boot=200)
+    trained = summary[summary["regime"].isin(["scratch", "pretrained"])]
+    assert (trained["grade_kind"] == "zero_only").all() and (trained["n_runs"] > 0).all()
+    assert (trained["grade_low"] <= trained["grade_mean"]).all()
+    assert (trained["grade_mean"] <= trained["grade_high"]).all()
+    assert (summary.loc[summary["regime"] == "untrained", "n_runs"] == 0).all()
+
+
+# ------------------------------------------------------------- gaps and distributions
+
+
+def test_gap_to_ideal():
+    rows = _runs(
+        subroutine=["inside", "contact"],
+        sub_acc_target=[0.9, 1.0],
+        sub_acc_other=[0.45, 0.1],
+        subnetwork_score=[0.45, 0.75],
+    )
+    gaps = gap_to_ideal(rows)
+    assert gaps["subroutine"].tolist() == ["inside", "contact"]
+    np.testing.assert_allclose(gaps["other_above_chance"], [0.2, 0.0])
+    np.testing.assert_allclose(gaps["target_below_ideal"], [0.1, 0.0])
+    np.testing.assert_allclose(gaps["score_gap"], [0.3, 0.0])
+
+
+def test_ablation_distribution_labels_sources_and_drops_excluded():
+    ours = _runs(
+        source="sclib",
+        profile="quick",
+        task="inside_contact",
+        ablation_score=[-0.2, 0.1],
+        sampled_ablation_score=[0.0, 0.0],
+        excluded=[False, True],
+    )
+    paper = paper_runs()
+    long = ablation_distribution(ours, paper, ablations=("zero", "randomly_sampled"))
+    counts = long.groupby(["source", "ablation"]).size()
+    assert counts[("ours (quick profile)", "zero")] == 1
+    assert counts[("ours (quick profile)", "randomly_sampled")] == 1
+    assert counts[("paper", "zero")] == len(paper)
+    assert ("paper", "randomly_sampled") not in counts  # the paper has no such column
+    with pytest.raises(ValueError, match="unknown ablations"):
+        ablation_distribution(ours, ablations=("zeroed",))
+
+
+# ------------------------------------------------------------------- end to end
+
+QUICK = PROFILES[("language", "quick")]
+TINY = replace(
+    QUICK,
+    name="tiny",
+    model_kwargs=(("num_layers", 2),),
+    n_train=16,
+    n_subroutine=16,
+    n_val=8,
+    n_test=8,
+    regions=("from_layer_1",),
+    lambdas=(1e-6,),
+    base=replace(QUICK.base, epochs=1, progress=False),
+    mask=replace(QUICK.mask, epochs=1, progress=False),
+)
+# untrained: no base training and no pretrained weights to load, so the test stays ~10 s
+CELL = Cell("sv_agreement", "minilm", "subject", "untrained", "singular")
+
+
+def test_bad_pairs_fail_before_anything_runs(tmp_path):
+    cache = Cache(tmp_path)
+    with pytest.raises(ValueError, match="different base models.*base_seed"):
+        overlap_for_base(CELL, replace(CELL, subroutine="verb", base_seed=1), TINY, cache)
+    with pytest.raises(ValueError, match="the same"):
+        overlap_for_base(CELL, CELL, TINY, cache)
+    with pytest.raises(ValueError, match="unknown across"):
+        overlap_table([CELL], TINY, cache, across="seeds")
+    assert cache.misses == 0
+
+
+def test_overlap_table_pairs_cells_and_compares_shared_layers(monkeypatch):
+    """load_cell replaced by hand-made masks: pairing, identifiers, differing regions."""
+    masks = {
+        ("subject", 0): {"l.1.w": _mask("1100"), "l.2.w": _mask("1111")},
+        ("subject", 1): {"l.1.w": _mask("1000"), "l.2.w": _mask("1111")},
+        ("verb", 0): {"l.1.w": _mask("0011")},  # a narrower region was selected
+    }
+
+    def fake_load_cell(cell, profile, cache):
+        region = "from_layer_2" if cell.subroutine == "verb" else "from_layer_1"
+        row = {"base_model_id": "b0", "masked_stages": region, "profile": "tiny"}
+        return None, masks[cell.subroutine, cell.mask_seed], row
+
+    monkeypatch.setattr("sclib.analysis.load_cell", fake_load_cell)
+    cell_list = [CELL, replace(CELL, mask_seed=1), replace(CELL, subroutine="verb")]
+    seeds = overlap_table(cell_list, TINY, across="mask_seeds")
+    assert seeds["comparison"].unique().tolist() == ["mask_seeds"]
+    assert seeds["iou"].tolist() == [0.5, 1.0]
+    with pytest.warns(UserWarning, match="comparing the 1 shared layers, leaving out 1"):
+        subs = overlap_table(cell_list, TINY)
+    assert subs[["subroutine_a", "subroutine_b", "layer", "iou"]].values.tolist() == [
+        ["subject", "verb", "l.1.w", 0.0]
+    ]
+    assert subs[["masked_stages_a", "masked_stages_b"]].values.tolist() == [
+        ["from_layer_1", "from_layer_2"]
+    ]
+
+
+@pytest.mark.slow
+def test_overlap_of_two_subroutines_in_one_base_model(tmp_path):
+    cache = Cache(tmp_path)
+    verb = replace(CELL, subroutine="verb")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # complement-sampled ablation notes
+        table = overlap_table([CELL, verb], TINY, cache)
+        rows = pd.DataFrame(
+            [cache.load("runs", {"cell": c, "profile": TINY}) for c in (CELL, verb)]
+        )
+    assert set(table["comparison"]) == {"subroutines"}
+    assert table[["subroutine_a", "subroutine_b"]].drop_duplicates().values.tolist() == [
+        ["subject", "verb"]
+    ]
+    assert table["base_model_id"].nunique() == 1 and set(table["region"]) == {"layer.1"}
+    assert table["kept_a"].sum() == rows["sub_l0"].iloc[0]
+    assert table["kept_b"].sum() == rows["sub_l0"].iloc[1]
+    assert table["iou"].between(0, 1).all() and len(table) == 6  # q, k, v, out, ffn in, out
+    assert len(overlap_by_region(table)) == 1
+    assert set(grade_components(rows)["grade_kind"]) == {"random_corrected"}  # our rows
