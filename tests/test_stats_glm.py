@@ -1,0 +1,208 @@
+"""The paper's GLM statistics: long format, clustered tests, interactions, reliability."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+from scipy import stats as st
+
+from sclib.reference import paper_runs
+from sclib.stats import (
+    ablation_score,
+    ablation_test,
+    cell_interactions,
+    cell_tests,
+    fraction_significant,
+    interaction_test,
+    long_format,
+)
+
+
+def _runs(target, other, n_models=3, regime="scratch", **cell) -> pd.DataFrame:
+    """A tidy table: len(target) runs spread evenly over ``n_models`` base models."""
+    n = len(target)
+    return pd.DataFrame(
+        {
+            "task": cell.get("task", "inside_contact"),
+            "architecture": "resnet",
+            "subroutine": cell.get("subroutine", "inside"),
+            "variant": "none",
+            "regime": regime,
+            "base_model_id": [f"m{i * n_models // n}" for i in range(n)],
+            "zero_abl_acc_target": target,
+            "zero_abl_acc_other": other,
+        }
+    )
+
+
+def _noisy(mean_target, mean_other, seed, n=9, noise=0.03, **kwargs) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    target = np.clip(mean_target + rng.normal(0, noise, n), 0, 1)
+    other = np.clip(mean_other + rng.normal(0, noise, n), 0, 1)
+    return _runs(target, other, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def paper():
+    return paper_runs()
+
+
+def test_long_format_rows_floor_and_clusters():
+    runs = pd.concat(
+        [_runs([0.1, 0.6], [1.0, 0.9]), _runs([0.5, 0.5], [0.5, 0.5], regime="untrained")]
+    )
+    long = long_format(runs, factor="regime")
+    assert len(long) == 8 and list(long["Ablation"][:2]) == [1, 0]
+    assert long["Performance"].tolist()[:4] == [0.25, 1.0, 0.6, 0.9]  # floored at chance
+    # the untrained controls reuse the trained model's id: their clusters stay distinct
+    assert long["cluster"].nunique() == 4 and set(long["Regime"]) == {"scratch", "untrained"}
+    with pytest.raises(ValueError, match="zero_abl_acc_target"):
+        long_format(runs.drop(columns="zero_abl_acc_target"))
+
+
+def test_coefficient_is_the_mean_ablation_score():
+    runs = _noisy(0.6, 0.8, seed=0)
+    result = ablation_test(runs)
+    expected = ablation_score(runs["zero_abl_acc_target"], runs["zero_abl_acc_other"]).mean()
+    assert result.coef == pytest.approx(expected)
+    assert (result.n_runs, result.n_clusters, result.term) == (9, 3, "Ablation")
+
+
+def test_standard_error_is_rs_vcovcl_for_a_glm():
+    """HC0 sandwich summed by cluster, times G / (G - 1), then a z test (R: coeftest)."""
+    runs = _noisy(0.5, 0.9, seed=1, n=12, noise=0.1, n_models=4)
+    long = long_format(runs)
+    x = np.c_[np.ones(len(long)), long["Ablation"]]
+    y = long["Performance"].to_numpy()
+    beta = np.linalg.lstsq(x, y, rcond=None)[0]
+    bread = np.linalg.inv(x.T @ x)
+    scores = [
+        x[g].T @ (y - x @ beta)[g] for g in (long["cluster"] == c for c in long["cluster"].unique())
+    ]
+    meat = sum(np.outer(s, s) for s in scores) * 4 / 3
+    se = np.sqrt((bread @ meat @ bread)[1, 1])
+    result = ablation_test(runs)
+    assert result.se == pytest.approx(se)
+    assert result.p_value == pytest.approx(st.norm.cdf(beta[1] / se))
+    assert ablation_test(runs, use_t=True).p_value == pytest.approx(st.t(3).cdf(beta[1] / se))
+
+
+def test_same_test_as_the_papers_own_formulation(paper):
+    """The paper's R fits scores (subnetwork, ablation) ~ dummy and tests the ablation mean;
+    ours fits floored accuracies ~ target/other: the same estimate, error and p-value."""
+    cell = paper[
+        (paper.task == "number_contact")
+        & (paper.architecture == "resnet")
+        & (paper.regime == "scratch")
+        & (paper.subroutine == "contact")
+    ]
+    papers = pd.DataFrame(
+        {
+            "Performance": np.r_[cell["subnetwork_score"], cell["ablation_score"]],
+            "Subnetwork": np.r_[np.ones(len(cell)), np.zeros(len(cell))],
+            "g": np.r_[cell["base_model_id"], cell["base_model_id"]],
+        }
+    )
+    groups = pd.factorize(papers["g"])[0]
+    fit = smf.glm("Performance ~ Subnetwork", papers).fit(
+        cov_type="cluster", cov_kwds={"groups": groups, "use_correction": False}
+    )
+    n_models = cell["base_model_id"].nunique()
+    se = np.sqrt(fit.cov_params().loc["Intercept", "Intercept"] * n_models / (n_models - 1))
+    ours = ablation_test(cell)
+    assert ours.coef == pytest.approx(fit.params["Intercept"], abs=1e-3)  # scores are rounded
+    assert ours.se == pytest.approx(se, rel=0.02)
+
+
+def test_strong_effect_is_significant_and_no_effect_is_not():
+    assert ablation_test(_noisy(0.35, 0.95, seed=2)).p_value < 0.01
+    base = np.linspace(0.7, 0.95, 9)
+    flat = _runs(base, base + np.repeat([0.04, -0.04, 0.0], 3))  # mean score exactly 0
+    result = ablation_test(flat)
+    assert result.coef == pytest.approx(0.0) and result.p_value == pytest.approx(0.5)
+    assert ablation_test(_noisy(0.9, 0.9, seed=3, noise=0.05)).p_value > 0.05
+    # subnetwork score: target above other
+    sub = _noisy(0.95, 0.4, seed=4).rename(
+        columns={"zero_abl_acc_target": "sub_acc_target", "zero_abl_acc_other": "sub_acc_other"}
+    )
+    assert ablation_test(sub, prefix="sub_acc", alternative="greater").p_value < 0.01
+
+
+def test_degenerate_tables_give_nan_with_a_warning():
+    with pytest.warns(UserWarning, match="at least 2 base models"):
+        one = ablation_test(_noisy(0.3, 0.9, seed=5, n_models=1))
+    assert np.isnan(one.p_value) and one.coef < 0 and one.n_clusters == 1
+    with pytest.warns(UserWarning, match="at least 2 base models"):
+        assert np.isnan(ablation_test(_runs([0.3], [0.9])).p_value)
+    with pytest.warns(UserWarning, match="no variation"):
+        assert np.isnan(ablation_test(_runs([0.9] * 6, [0.9] * 6)).p_value)
+    exact = ablation_test(_runs([0.25] * 6, [1.0] * 6))  # every run the same, -0.75
+    assert exact.se == 0 and exact.p_value == 0
+    with pytest.raises(ValueError, match="two-sided"):
+        ablation_test(_runs([0.3] * 6, [0.9] * 6), alternative="lower")
+
+
+def test_interaction_is_the_difference_of_mean_scores():
+    modular = _noisy(0.4, 0.95, seed=6)
+    control = _noisy(0.9, 0.9, seed=7, regime="untrained")  # same base-model labels
+    runs = pd.concat([modular, control])
+    result = interaction_test(runs, levels=("scratch", "untrained"))
+    means = [
+        ablation_score(r["zero_abl_acc_target"], r["zero_abl_acc_other"]).mean()
+        for r in (modular, control)
+    ]
+    assert result.coef == pytest.approx(means[1] - means[0]) and result.coef > 0.4
+    assert result.p_value < 0.01 and result.n_clusters == 6
+    twin = modular.assign(regime="untrained")
+    twin["zero_abl_acc_target"] += np.repeat([0.02, -0.02, 0.0], 3)  # same mean score
+    same = interaction_test(pd.concat([modular, twin]), levels=("scratch", "untrained"))
+    assert same.coef == pytest.approx(0.0, abs=1e-9) and same.p_value > 0.5
+    with pytest.warns(UserWarning, match="Regime"):
+        assert np.isnan(interaction_test(modular, levels=("scratch", "untrained")).p_value)
+
+
+def test_fraction_significant_per_regime():
+    runs = pd.concat(
+        [
+            _noisy(0.4, 0.95, seed=9, subroutine="inside"),
+            _noisy(0.9, 0.9, seed=10, noise=0.0, subroutine="contact"),  # no variation
+            _noisy(0.4, 0.95, seed=11, subroutine="inside", regime="pretrained"),
+            _noisy(0.3, 0.95, seed=12, subroutine="contact", regime="pretrained"),
+        ]
+    )
+    summary = fraction_significant(runs).set_index("regime")
+    assert summary.loc["pretrained", "fraction"] == 1.0
+    assert summary.loc["scratch", ["n_cells", "n_significant", "n_untestable"]].tolist() == [
+        2,
+        1,
+        1,
+    ]
+    assert len(cell_tests(runs)) == 4
+
+
+def test_papers_cells(paper):
+    """ResNet50 Inside-Contact Contact (PAPER.md: ablation score -.07; 2 base models after
+    the exclusion) is not significant; from-scratch BERT's singular Subject (-.42) is."""
+    cell = paper[
+        (paper.task == "inside_contact")
+        & (paper.architecture == "resnet")
+        & (paper.regime == "scratch")
+        & (paper.subroutine == "contact")
+    ]
+    result = ablation_test(cell)
+    assert result.coef == pytest.approx(cell["ablation_score"].mean(), abs=1e-3)
+    assert result.coef == pytest.approx(-0.07, abs=0.005) and result.n_clusters == 2
+    assert 0.1 < result.p_value < 0.3
+    tests = cell_tests(paper).set_index(["regime", "task", "subroutine", "variant"])
+    assert tests.loc[("scratch", "sv_agreement", "subject", "singular"), "p_value"].item() < 0.01
+    # untrained BERT: positive ablation scores, never significantly negative
+    reliability = fraction_significant(paper, by=("domain", "regime")).set_index(
+        ["domain", "regime"]
+    )
+    assert reliability.loc[("language", "untrained"), "n_significant"] == 0
+    assert reliability.loc[("language", "pretrained"), "fraction"] > 0.5
+    # trained vs untrained: the ablation score rises without training
+    inter = cell_interactions(paper, levels=("scratch", "untrained"))
+    assert (inter[inter["task"] == "sv_agreement"]["coef"] > 0).all()
