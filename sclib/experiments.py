@@ -36,11 +36,23 @@ from tqdm.auto import tqdm
 from sclib.cache import Cache, config_key
 from sclib.masks import ABLATION_MODES, ablated, add_masks
 from sclib.models import ARCHITECTURES, PRETRAINED, build_model, mask_region
+from sclib.pretrain_language import MLMConfig, mlm_corpus, pretrain_mlm
+from sclib.pretrain_vision import SimCLRConfig, pretrain_simclr, task_images
 from sclib.stats import ablation_score, subnetwork_score
 from sclib.tasks import get_task
 from sclib.train import BaseTrainConfig, MaskTrainConfig, evaluate, train_base, train_mask
 
 REGIMES = ("scratch", "pretrained", "untrained")
+# what "pretrained" means per architecture: weights shipped in a package, or our own
+# self-supervised pretraining (SimCLR on the task images, MLM on our template corpus)
+PRETRAINING: dict[str, str] = {
+    "efficientnet_lite0": "imagenet",
+    "minilm": "minilm",
+    "resnet": "simclr",
+    "wide_resnet": "simclr",
+    "bert_small": "mlm",
+}
+assert set(PRETRAINED) <= set(PRETRAINING)
 ROOT = Path(__file__).resolve().parents[1]
 # ablation mode -> the column prefix the paper's results use (rand_ = random re-init)
 ABLATION_COLUMNS = {
@@ -102,6 +114,10 @@ class Profile:
         tasks, architectures, regimes, variants, base_seeds, mask_seeds: the default grid
             of cells that ``cells(profile)`` expands.
         data_seed: seeds every generated dataset.
+        simclr, simclr_tasks, simclr_problems_per_task: SimCLR pretraining of ResNets on
+            the images of these tasks' compositional training sets (regime "pretrained").
+        mlm, mlm_sentences: masked-language-model pretraining of BERT-small on a corpus
+            of our own grammatical template sentences (regime "pretrained").
     """
 
     name: str
@@ -129,6 +145,11 @@ class Profile:
     base_seeds: tuple[int, ...] = (0,)
     mask_seeds: tuple[int, ...] = (0,)
     data_seed: int = 0
+    simclr: SimCLRConfig | None = None
+    simclr_tasks: tuple[str, ...] = ("inside_contact", "inside_number", "number_contact")
+    simclr_problems_per_task: int = 1000
+    mlm: MLMConfig | None = None
+    mlm_sentences: int = 20000
 
     def grid(self) -> list[MaskSetting]:
         """Every mask hyperparameter setting of the profile."""
@@ -185,6 +206,9 @@ PROFILES: dict[tuple[str, str], Profile] = {
         augment=True,
         tasks=("inside_contact", "inside_number", "number_contact"),
         architectures=("resnet", "wide_resnet", "vit", "efficientnet_lite0"),
+        regimes=("scratch", "pretrained", "untrained"),
+        simclr=SimCLRConfig(epochs=100, batch_size=128),  # the paper's
+        simclr_problems_per_task=10000,
         base_seeds=(0, 1, 2),
         mask_seeds=(0, 1, 2),
     ),
@@ -223,7 +247,9 @@ PROFILES: dict[tuple[str, str], Profile] = {
         lambdas=(1e-7, 1e-6, 1e-5),
         tasks=("sv_agreement", "anaphora"),
         architectures=("bert_small", "minilm"),
-        regimes=("scratch", "pretrained"),
+        regimes=("scratch", "pretrained", "untrained"),
+        mlm=MLMConfig(epochs=5, batch_size=64),
+        mlm_sentences=50000,
         variants=("singular", "plural"),
         base_seeds=(0, 1, 2),
         mask_seeds=(0, 1, 2),
@@ -254,15 +280,27 @@ def check_cell(cell: Cell, profile: Profile) -> None:
         )
     if cell.regime not in REGIMES:
         raise ValueError(f"unknown regime {cell.regime!r}; choose one of: {', '.join(REGIMES)}")
-    if cell.regime == "pretrained" and cell.architecture not in PRETRAINED:
+    if cell.regime == "pretrained" and cell.architecture not in PRETRAINING:
         raise ValueError(
-            f"no pretrained weights for {cell.architecture!r}; regime 'pretrained' needs one "
-            f"of: {', '.join(PRETRAINED)}"
+            f"no pretraining for {cell.architecture!r}; regime 'pretrained' needs one "
+            f"of: {', '.join(PRETRAINING)}"
         )
+    if cell.regime == "pretrained":
+        method = PRETRAINING[cell.architecture]
+        if method in ("simclr", "mlm") and getattr(profile, method) is None:
+            raise ValueError(
+                f"profile {profile.domain}/{profile.name} has no {method} config, so "
+                f"{cell.architecture!r} cannot run in regime 'pretrained'"
+            )
     task = _task(cell, profile)
     task.other(cell.subroutine)  # raises for an unknown subroutine
     for setting in profile.grid():
         mask_region(cell.architecture, setting.region, **_region_kwargs(profile))
+
+
+def _can_pretrain(arch: str, profile: Profile) -> bool:
+    method = PRETRAINING.get(arch)
+    return method is not None and (method not in ("simclr", "mlm") or getattr(profile, method))
 
 
 def cells(profile: Profile, **overrides: Iterable[Any]) -> list[Cell]:
@@ -284,7 +322,7 @@ def cells(profile: Profile, **overrides: Iterable[Any]) -> list[Cell]:
         for sub in get_task(t).subroutines:
             for a in axes["architectures"]:
                 for r in axes["regimes"]:
-                    if r == "pretrained" and a not in PRETRAINED:
+                    if r == "pretrained" and not _can_pretrain(a, profile):
                         continue
                     for v in axes["variants"]:
                         for b in axes["base_seeds"]:
@@ -307,14 +345,84 @@ def _region_kwargs(profile: Profile) -> dict[str, Any]:
     return {"size": profile.model_size, "num_layers": kw.get("num_layers")}
 
 
-def _build(cell: Cell, profile: Profile):
-    return build_model(
+def _build(cell: Cell, profile: Profile, cache: Cache | None = None):
+    """The cell's model before base training. Without ``cache``: only the architecture
+    (random init; the caller loads weights into it)."""
+    method = PRETRAINING.get(cell.architecture) if cell.regime == "pretrained" else None
+    model = build_model(
         cell.architecture,
-        pretrained=cell.regime == "pretrained",
+        pretrained=cache is not None and method in ("imagenet", "minilm"),
         seed=cell.base_seed,
         size=profile.model_size,
         **dict(profile.model_kwargs),
     )
+    if cache is not None and method in ("simclr", "mlm"):
+        model.embedder.load_state_dict(pretrained_embedder(cell, profile, cache)["state_dict"])
+    return model
+
+
+def pretraining_config(cell: Cell, profile: Profile) -> dict[str, Any]:
+    """Everything that determines a self-pretrained backbone (its cache key)."""
+    method = PRETRAINING[cell.architecture]
+    config: dict[str, Any] = {
+        "method": method,
+        "architecture": cell.architecture,
+        "model_size": profile.model_size,
+        "model_kwargs": profile.model_kwargs,
+        "seed": cell.base_seed,
+        "data_seed": profile.data_seed,
+    }
+    if method == "simclr":
+        config.update(
+            train=_quiet(replace(profile.simclr, seed=cell.base_seed)),
+            image_size=profile.image_size,
+            tasks=profile.simclr_tasks,
+            problems_per_task=profile.simclr_problems_per_task,
+        )
+    else:
+        config.update(
+            train=_quiet(replace(profile.mlm, seed=cell.base_seed)), sentences=profile.mlm_sentences
+        )
+    return config
+
+
+def pretrained_embedder(cell: Cell, profile: Profile, cache: Cache) -> dict[str, Any]:
+    """The embedder weights after our own self-supervised pretraining (computed once, cached).
+
+    SimCLR (ResNets): on the images of the compositional *training* sets of
+    ``profile.simclr_tasks``, never a test image. MLM (BERT-small): on a corpus of
+    grammatical template sentences from the training splits. Used by notebook 03.
+    """
+    config = pretraining_config(cell, profile)
+
+    def pretrain() -> dict[str, Any]:
+        embedder = build_model(
+            cell.architecture,
+            seed=cell.base_seed,
+            size=profile.model_size,
+            **dict(profile.model_kwargs),
+        ).embedder
+        start = time.perf_counter()
+        if config["method"] == "simclr":
+            images = task_images(
+                profile.simclr_tasks,
+                image_size=profile.image_size,
+                n_per_task=profile.simclr_problems_per_task,
+                seed=profile.data_seed,
+            )
+            history = pretrain_simclr(
+                embedder, images, replace(profile.simclr, seed=cell.base_seed)
+            )
+        else:
+            sentences = mlm_corpus(profile.mlm_sentences, seed=profile.data_seed)
+            history = pretrain_mlm(embedder, sentences, replace(profile.mlm, seed=cell.base_seed))
+        return {
+            "state_dict": embedder.state_dict(),
+            "history": history,
+            "time_s": time.perf_counter() - start,
+        }
+
+    return cache.get_or_compute("pretraining", config, pretrain)
 
 
 def _augment(profile: Profile) -> Callable | None:
@@ -327,7 +435,7 @@ def _augment(profile: Profile) -> Callable | None:
 
 def base_config(cell: Cell, profile: Profile) -> dict[str, Any]:
     """Everything that determines a base model (its cache key)."""
-    return {
+    config: dict[str, Any] = {
         "task": cell.task,
         "variant": cell.variant,
         "architecture": cell.architecture,
@@ -344,6 +452,9 @@ def base_config(cell: Cell, profile: Profile) -> dict[str, Any]:
         "augment": profile.augment,
         "train": _quiet(replace(profile.base, seed=cell.base_seed)),
     }
+    if cell.regime == "pretrained" and PRETRAINING[cell.architecture] in ("simclr", "mlm"):
+        config["pretraining"] = pretraining_config(cell, profile)
+    return config
 
 
 def base_model(cell: Cell, profile: Profile, cache: Cache, progress: bool = True):
@@ -357,8 +468,8 @@ def base_model(cell: Cell, profile: Profile, cache: Cache, progress: bool = True
     config = base_config(cell, profile)
 
     def train() -> dict[str, Any]:
-        model = _build(cell, profile)
         start = time.perf_counter()
+        model = _build(cell, profile, cache)
         history: dict[str, Any] = {}
         if cell.regime != "untrained":
             cfg = replace(profile.base, seed=cell.base_seed, progress=progress)
@@ -594,9 +705,7 @@ def run_cell(
 
 
 def _pretraining(cell: Cell) -> str:
-    if cell.regime != "pretrained":
-        return "none"
-    return {"efficientnet_lite0": "imagenet", "minilm": "minilm"}.get(cell.architecture, "none")
+    return PRETRAINING[cell.architecture] if cell.regime == "pretrained" else "none"
 
 
 def iter_grid(

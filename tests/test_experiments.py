@@ -22,6 +22,7 @@ from sclib.experiments import (
     select_setting,
     tiny_profile,
 )
+from sclib.tasks import get_task
 
 QUICK = PROFILES[("language", "quick")]
 TINY = replace(
@@ -83,7 +84,7 @@ def test_untrained_regime_skips_base_training(cache):
         (replace(CELL, architecture="gpt2"), "unknown architecture 'gpt2'; choose one of"),
         (replace(CELL, architecture="resnet"), "is vision, but profile"),
         (replace(CELL, regime="finetuned"), "unknown regime 'finetuned'; choose one of"),
-        (replace(CELL, architecture="bert_small"), "no pretrained weights for 'bert_small'"),
+        (replace(CELL, architecture="vit"), "is vision, but profile"),
         (replace(CELL, subroutine="noun"), "unknown subroutine 'noun'"),
         (replace(CELL, task="inside"), "unknown task 'inside'"),
     ],
@@ -99,8 +100,10 @@ def test_profiles_and_default_grids():
     with pytest.raises(ValueError, match="choose one of: vision/quick"):
         get_profile("vision", "huge")
     full = cells(PROFILES[("language", "full")])
-    assert {c.regime for c in full} == {"scratch", "pretrained"}
-    assert not any(c.regime == "pretrained" and c.architecture == "bert_small" for c in full)
+    assert {c.regime for c in full} == {"scratch", "pretrained", "untrained"}
+    assert any(c.regime == "pretrained" and c.architecture == "bert_small" for c in full)
+    no_mlm = cells(replace(PROFILES[("language", "full")], mlm=None))
+    assert not any(c.regime == "pretrained" and c.architecture == "bert_small" for c in no_mlm)
     with pytest.raises(ValueError, match="unknown grid axes"):
         cells(QUICK, seeds=[0])
 
@@ -118,3 +121,38 @@ def test_cached_runs_and_load_cell(cache, row):
     model, masks, again = load_cell(CELL, TINY, cache)
     assert again == row and not model.training
     assert sum(int(k.sum()) for k in masks.kept().values()) == row["sub_l0"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("domain, arch, task, sub", [
+    ("vision", "resnet", "inside_contact", "inside"),
+    ("language", "bert_small", "anaphora", "pronoun"),
+])  # fmt: skip
+def test_self_pretrained_regime_pretrains_once_then_fine_tunes(tmp_path, domain, arch, task, sub):
+    from sclib.pretrain_language import MLMConfig
+    from sclib.pretrain_vision import SimCLRConfig
+
+    profile = replace(
+        tiny_profile(PROFILES[(domain, "quick")]),
+        simclr=SimCLRConfig(epochs=1, batch_size=16, max_steps=2, progress=False),
+        simclr_tasks=("inside_contact",),
+        simclr_problems_per_task=8,
+        mlm=MLMConfig(epochs=1, batch_size=16, max_steps=2, progress=False),
+        mlm_sentences=32,
+    )
+    cache = Cache(tmp_path)
+    cell = Cell(task, arch, sub, "pretrained", "none" if domain == "vision" else "singular")
+    row = run_cell(cell, profile, cache, progress=False)
+    assert row["pretraining"] == ("simclr" if domain == "vision" else "mlm")
+    assert len(list((tmp_path / "pretraining").iterdir())) == 1
+    other = replace(cell, subroutine=get_task(task).other(sub))
+    run_cell(other, profile, cache, progress=False)  # same base model: no new pretraining
+    assert len(list((tmp_path / "pretraining").iterdir())) == 1
+    scratch = run_cell(replace(cell, regime="scratch"), profile, cache, progress=False)
+    assert scratch["base_model_id"] != row["base_model_id"]
+
+
+def test_pretrained_regime_needs_the_profile_to_say_how(tmp_path):
+    cell = Cell("sv_agreement", "bert_small", "verb", "pretrained", "singular")
+    with pytest.raises(ValueError, match="has no mlm config"):
+        run_cell(cell, replace(TINY, mlm=None), Cache(tmp_path), progress=False)
