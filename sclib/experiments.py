@@ -782,4 +782,13 @@ def tiny_profile(profile: Profile) -> Profile:
     small.update(base=replace(profile.base, epochs=1), mask=replace(profile.mask, epochs=1))
     if profile.domain == "language":
         small.update(model_kwargs=(("num_layers", 2),), regions=("from_layer_1",))
+    if profile.simclr is not None:
+        small.update(
+            simclr=replace(profile.simclr, epochs=1, max_steps=2, batch_size=16),
+            simclr_problems_per_task=8,
+        )
+    if profile.mlm is not None:
+        small.update(
+            mlm=replace(profile.mlm, epochs=1, max_steps=2, batch_size=16), mlm_sentences=32
+        )
     return replace(profile, **small)
