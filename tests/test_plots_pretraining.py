@@ -1,0 +1,233 @@
+"""sclib.plots_pretraining on small synthetic tables of run_cell rows, beside the paper's runs."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from sclib.plots import PAPER_LABEL, save_figure
+from sclib.plots_pretraining import (
+    PAPER_ALL,
+    PAPER_SAME,
+    cell_table,
+    describe_regimes,
+    interaction_table,
+    pretrained_vs_random_figure,
+    regime_runs,
+    regime_table,
+)
+from sclib.reference import paper_runs
+from sclib.stats import fraction_significant
+
+OTHER = {"inside": "contact", "contact": "inside", "subject": "verb", "verb": "subject"}
+PRETRAINING = {"resnet": "simclr", "minilm": "minilm"}
+OURS = "ours (quick profile)"
+
+
+def fake_row(
+    task: str = "inside_contact",
+    subroutine: str = "inside",
+    architecture: str = "resnet",
+    regime: str = "scratch",
+    variant: str = "none",
+    base_seed: int = 0,
+    mask_seed: int = 0,
+    target: float = 0.3,
+    other: float = 0.9,
+    sampled: tuple[float, float] = (0.9, 0.9),
+    subnetwork: float = 0.5,
+    excluded: bool = False,
+    profile: str = "quick",
+) -> dict:
+    """A row with run_cell's columns that matter here; ablation scores follow the accuracies."""
+    domain = "language" if task in ("sv_agreement", "anaphora") else "vision"
+    return {
+        "source": "sclib",
+        "domain": domain,
+        "task": task,
+        "architecture": architecture,
+        "subroutine": subroutine,
+        "regime": regime,
+        "variant": variant,
+        "base_seed": base_seed,
+        "mask_seed": mask_seed,
+        "pretraining": PRETRAINING[architecture] if regime == "pretrained" else "none",
+        "other_subroutine": OTHER[subroutine],
+        "base_model_id": f"{task}-{architecture}-{regime}-{variant}-{base_seed}",
+        "zero_abl_acc_target": target,
+        "zero_abl_acc_other": other,
+        "sampled_abl_acc_target": sampled[0],
+        "sampled_abl_acc_other": sampled[1],
+        "subnetwork_score": subnetwork,
+        "ablation_score": max(target, 0.25) - max(other, 0.25),
+        "sampled_ablation_score": max(sampled[0], 0.25) - max(sampled[1], 0.25),
+        "sub_l0_fraction": 0.1,
+        "excluded": excluded,
+        "profile": profile,
+    }
+
+
+@pytest.fixture(scope="module")
+def paper() -> pd.DataFrame:
+    return paper_runs()
+
+
+@pytest.fixture
+def quick() -> pd.DataFrame:
+    """The quick profile's shape: one base model per cell; vision has no pretrained regime."""
+    rows = [
+        fake_row(regime="scratch", target=0.3, other=0.9),
+        fake_row(regime="untrained", target=0.5, other=0.5, subnetwork=0.2),
+        fake_row(subroutine="contact", regime="scratch", target=0.8, other=0.9),
+        fake_row(subroutine="contact", regime="untrained", excluded=True),
+    ]
+    for regime in ("scratch", "pretrained", "untrained"):
+        for sub in ("subject", "verb"):
+            rows.append(fake_row("sv_agreement", sub, "minilm", regime, "singular", other=0.95))
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def seeded() -> pd.DataFrame:
+    """Three base models x two mask seeds per regime: testable; pretrained clearly modular."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for regime, target in (("scratch", 0.7), ("pretrained", 0.3), ("untrained", 0.9)):
+        for base in range(3):
+            for mask in range(2):
+                t = target + rng.uniform(-0.05, 0.05)
+                rows.append(fake_row(regime=regime, base_seed=base, mask_seed=mask, target=t))
+    return pd.DataFrame(rows)
+
+
+def test_cell_table_means_counts_and_untestable_cells(quick, paper):
+    cells = cell_table(quick, paper)
+    ours = cells[cells["source"] == OURS].set_index(["regime", "subroutine"])
+    assert ours.loc[("scratch", "inside"), "ablation_score"] == pytest.approx(-0.6)
+    assert ours.loc[("scratch", "inside"), "sampled_ablation_score"] == pytest.approx(0.0)
+    assert ours.loc[("scratch", "inside"), "untestable"]  # one base model: NaN p-value
+    assert not ours.loc[("scratch", "inside"), "significant"]
+    excluded = ours.loc[("untrained", "contact")]
+    assert (excluded["n_runs"], excluded["n_excluded"]) == (0, 1)
+    assert not excluded["untestable"]  # nothing drawn, so nothing to test
+    assert ours.loc[("pretrained", "subject"), "pretraining_name"] == "MiniLM weights"
+    # the paper's rows: our domains only, no pruned regime, matched by task/subroutine/variant
+    theirs = cells[cells["source"] == "paper"]
+    assert set(theirs["regime"]) == {"scratch", "pretrained", "untrained"}
+    assert set(theirs.loc[theirs["matched"], "task"]) == {"inside_contact", "sv_agreement"}
+    assert set(theirs.loc[theirs["matched"] & (theirs["domain"] == "language"), "variant"]) == {
+        "singular"
+    }
+    assert set(theirs.loc[theirs["regime"] == "pretrained", "pretraining_name"]) == {"SimCLR", "LM"}
+    row = theirs[
+        (theirs["task"] == "sv_agreement")
+        & (theirs["subroutine"] == "verb")
+        & (theirs["variant"] == "plural")
+        & (theirs["regime"] == "pretrained")
+    ].iloc[0]
+    runs = paper[
+        (paper["task"] == "sv_agreement")
+        & (paper["subroutine"] == "verb")
+        & (paper["variant"] == "plural")
+        & (paper["regime"] == "pretrained")
+    ]
+    assert row["n_runs"] == len(runs) and not row["matched"]
+    assert row["ablation_score"] == pytest.approx(runs["ablation_score"].mean())
+
+
+def test_cell_table_tests_cells_with_several_base_models(seeded, paper):
+    cells = cell_table(seeded, paper).query("source == @OURS").set_index("regime")
+    assert cells.loc["pretrained", "n_base_models"] == 3
+    assert cells.loc["pretrained", "significant"] and cells.loc["scratch", "significant"]
+    assert not cells.loc["untrained", "significant"]  # ablation score 0 (floored at chance)
+    assert not cells["untestable"].any()
+
+
+def test_regime_table_agrees_with_fraction_significant(seeded, paper):
+    table = regime_table(cell_table(seeded, paper))
+    mine = table[table["group"] == OURS].set_index("regime")
+    expected = fraction_significant(seeded, by=("regime",)).set_index("regime")
+    assert mine["fraction"].to_dict() == pytest.approx(expected["fraction"].to_dict())
+    assert mine.loc["pretrained", "ablation_score"] == pytest.approx(
+        seeded.loc[seeded["regime"] == "pretrained", "ablation_score"].mean()
+    )
+    theirs = paper[paper["domain"].eq("vision") & paper["regime"].ne("pruned")]
+    expected = fraction_significant(theirs, by=("regime",)).set_index("regime")
+    every = table[table["group"] == PAPER_ALL].set_index("regime")
+    assert every["n_cells"].to_dict() == expected["n_cells"].to_dict()
+    assert every["fraction"].to_dict() == pytest.approx(expected["fraction"].to_dict())
+    assert every["n_untestable"].to_dict() == expected["n_untestable"].to_dict()
+    assert table.loc[table["group"] == PAPER_SAME, "n_cells"].sum() < every["n_cells"].sum()
+    assert list(table["group"].unique()) == [OURS, PAPER_SAME, PAPER_ALL]
+
+
+def test_interaction_table(seeded, quick, paper):
+    table = interaction_table(seeded, paper, ("scratch", "pretrained"))
+    mine = table[table["source"] == OURS].iloc[0]
+    means = seeded.groupby("regime")["ablation_score"].mean()
+    assert mine["coef"] == pytest.approx(means["pretrained"] - means["scratch"])
+    assert mine["p_value"] < 0.05 and mine["min_base_models"] == 3
+    assert set(table["source"]) == {OURS, "paper"}
+    # one base model per regime: no clustered test, p-value NaN
+    single = interaction_table(quick, paper, ("scratch", "untrained"))
+    single = single[single["source"] == OURS].set_index("subroutine")
+    assert single["p_value"].isna().all()
+    assert single.loc["inside", "coef"] == pytest.approx(0.0 - -0.6)  # still the difference
+    # a contrast nobody ran gives an empty table with the columns
+    none = interaction_table(quick[quick["domain"] == "vision"], paper.iloc[:0], ("a", "b"))
+    assert len(none) == 0 and "p_value" in none
+
+
+def test_figure_two_domains_missing_regime_and_legend(quick, paper):
+    fig = pretrained_vs_random_figure(cell_table(quick, paper))
+    axes = fig.get_axes()
+    assert len(axes) == 6
+    assert [ax.get_title().split(":")[0] for ax in axes] == ["vision"] * 3 + ["language"] * 3
+    ticks = [t.get_text() for t in axes[0].get_xticklabels()]
+    assert ticks[1] == "pretrained\nours: not run\npaper: SimCLR"
+    lang = [t.get_text() for t in axes[3].get_xticklabels()]
+    assert lang[1] == "pretrained\nours: MiniLM weights\npaper: LM"
+    texts = [t.get_text() for t in axes[2].texts]
+    assert "no runs" in texts and "0/2\n(2 u.)" in texts
+    legend = [t.get_text() for lg in fig.legends for t in lg.get_texts()]
+    assert f"{OURS}: Inside-Contact Inside, ResNet (small)" in legend
+    assert f"{OURS}: SV-Agreement Verb (singular), MiniLM" in legend
+    assert f"{PAPER_LABEL}: WideResNet50" in legend
+    assert any("random ablation" in t for t in legend) and any("untestable" in t for t in legend)
+    assert f"{OURS}: 9 runs in 9 cells drawn, 1 excluded" in fig._suptitle.get_text()
+    plt.close(fig)
+
+
+def test_figure_one_domain_all_excluded_regime(quick, paper, tmp_path):
+    vision = quick[quick["domain"] == "vision"].copy()
+    vision.loc[vision["regime"] == "untrained", "excluded"] = True
+    cells = cell_table(vision, paper)
+    fig = pretrained_vs_random_figure(cells)
+    axes = fig.get_axes()
+    assert len(axes) == 3
+    assert "ours: all excluded" in axes[0].get_xticklabels()[2].get_text()
+    paths = save_figure(fig, tmp_path / "pretrained_vs_random", cells)
+    plt.close(fig)
+    assert all(p.stat().st_size > 0 for p in paths)
+    assert len(pd.read_csv(paths[2])) == len(cells)
+
+
+def test_regime_runs_rejects_empty(paper):
+    with pytest.raises(ValueError, match="empty"):
+        regime_runs(pd.DataFrame(), paper)
+
+
+def test_describe_regimes_names_skipped_pretraining():
+    from sclib.experiments import REGIMES, cells, get_profile
+
+    profile = get_profile("vision", "quick")
+    text = describe_regimes(profile, cells(profile, regimes=REGIMES))
+    assert "ResNet (small): scratch, untrained" in text
+    if profile.simclr is None:
+        assert "skipped: profile has no simclr config" in text
