@@ -1,0 +1,273 @@
+"""sclib.plots_decomposition on synthetic run rows and hand-made masks (no training)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import sclib.plots_decomposition as pdc
+from sclib.analysis import mask_overlap
+from sclib.experiments import Cell
+from sclib.plots import save_figure
+from sclib.reference import paper_runs
+
+OTHER = {"inside": "contact", "contact": "inside", "subject": "verb", "verb": "subject"}
+TASKS = {"vision": ("inside_contact", "resnet"), "language": ("sv_agreement", "minilm")}
+SUBS = {"vision": ("inside", "contact"), "language": ("subject", "verb")}
+# vision: two stage-3 convs, one stage-4 conv, the MLP head; language: two encoder layers
+LAYERS = {
+    "vision": [
+        "embedder.backbone.stage3.0.conv1.weight",
+        "embedder.backbone.stage3.0.conv2.weight",
+        "embedder.backbone.stage4.0.conv1.weight",
+        "embedder.mlp.fc1.weight",
+    ],
+    "language": [
+        "embedder.bert.encoder.layer.0.output.dense.weight",
+        "embedder.bert.encoder.layer.1.output.dense.weight",
+    ],
+}
+
+
+def fake_row(
+    domain: str,
+    subroutine: str,
+    regime: str = "scratch",
+    base_seed: int = 0,
+    mask_seed: int = 0,
+    zero_target: float = 0.4,
+    excluded: bool = False,
+) -> dict:
+    """A run_cell row with the columns the figure reads."""
+    task, arch = TASKS[domain]
+    trained = regime != "untrained"
+    base = 0.98 if trained else 0.25
+    return {
+        "source": "sclib",
+        "domain": domain,
+        "task": task,
+        "architecture": arch,
+        "subroutine": subroutine,
+        "other_subroutine": OTHER[subroutine],
+        "regime": regime,
+        "variant": "singular" if domain == "language" else "none",
+        "base_seed": base_seed,
+        "mask_seed": mask_seed,
+        "pretraining": "minilm" if regime == "pretrained" else "none",
+        "base_model_id": f"{domain}-{regime}-{base_seed}",
+        "base_comp_test_acc": base,
+        "base_pm_target_acc": base,
+        "base_pm_other_acc": base,
+        "sub_acc_target": 0.95,
+        "sub_acc_other": 0.45,
+        "zero_abl_acc_target": zero_target if trained else 0.25,
+        "zero_abl_acc_other": 0.9 if trained else 0.25,
+        "sampled_abl_acc_target": 0.97 if trained else 0.25,
+        "sampled_abl_acc_other": 0.97 if trained else 0.25,
+        "subnetwork_score": 0.5,
+        "ablation_score": (max(zero_target, 0.25) - 0.9) if trained else 0.0,
+        "sampled_ablation_score": 0.0,
+        "excluded": excluded,
+        "profile": "quick",
+    }
+
+
+@pytest.fixture
+def ours() -> pd.DataFrame:
+    rows = []
+    for domain in ("vision", "language"):
+        regimes = ("scratch", "untrained") if domain == "vision" else pdc.REGIMES
+        for regime in regimes:
+            for sub in SUBS[domain]:
+                for seed in (0, 1):
+                    rows.append(
+                        fake_row(domain, sub, regime, base_seed=seed, zero_target=0.3 + 0.2 * seed)
+                    )
+    rows.append(fake_row("vision", "inside", base_seed=5, excluded=True))
+    return pd.DataFrame(rows)
+
+
+def hand_masks(domain: str, sub: str, regime: str) -> dict[str, torch.Tensor]:
+    """Masks of 10 weights per layer: subroutine A keeps 0-3, B keeps 2-5 (IoU 2/6)."""
+    start = 0 if sub == SUBS[domain][0] else 2
+    keep = torch.zeros(10, dtype=torch.bool)
+    keep[start : start + 4] = True
+    return {name: keep.clone() for name in LAYERS[domain]}
+
+
+@pytest.fixture
+def overlap(ours) -> pd.DataFrame:
+    tables = []
+    for (domain, regime, seed), _ in ours.groupby(["domain", "regime", "base_seed"]):
+        if seed == 5:
+            continue
+        a, b = (hand_masks(domain, s, regime) for s in SUBS[domain])
+        table = mask_overlap(a, b, seed=0, n_random=5)
+        task, arch = TASKS[domain]
+        ids = {
+            "comparison": "subroutines",
+            "task": task,
+            "architecture": arch,
+            "regime": regime,
+            "variant": "none",
+            "base_seed": seed,
+            "base_model_id": f"{domain}-{regime}-{seed}",
+            "subroutine_a": SUBS[domain][0],
+            "subroutine_b": SUBS[domain][1],
+            "mask_seed_a": 0,
+            "mask_seed_b": 0,
+            "profile": "quick",
+        }
+        for i, (col, value) in enumerate(ids.items()):
+            table.insert(i, col, value)
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+@pytest.fixture
+def kept(ours, monkeypatch) -> pd.DataFrame:
+    by_cell = {
+        Cell(r.task, r.architecture, r.subroutine, r.regime, r.variant, r.base_seed, r.mask_seed): r
+        for r in ours.itertuples(index=False)
+    }
+
+    def fake_load(cell, profile, cache):
+        row = by_cell[cell]._asdict() | {"masked_stages": "stage3+"}
+        return None, hand_masks(row["domain"], cell.subroutine, cell.regime), row
+
+    monkeypatch.setattr(pdc, "load_cell", fake_load)
+    return pdc.kept_table(pdc.included_cells(ours), "quick")
+
+
+@pytest.fixture
+def tables(ours, overlap, kept) -> dict[str, pd.DataFrame]:
+    return pdc.decomposition_tables(ours, paper_runs(), overlap, kept, n_boot=200)
+
+
+def test_included_cells_drop_excluded_base_models(ours):
+    cells = pdc.included_cells(ours)
+    assert len(cells) == len(ours) - 1
+    assert all(c.base_seed != 5 for c in cells)
+    assert cells[0] == Cell("inside_contact", "resnet", "inside", "scratch", "none", 0, 0)
+
+
+def test_kept_table_is_kept_by_layer_per_cell(kept):
+    assert np.allclose(kept["fraction"], 0.4)
+    assert {"domain", "subroutine", "regime", "base_model_id", "position", "region"} <= set(kept)
+    vision = kept[(kept["domain"] == "vision")]
+    assert vision.groupby(["base_model_id", "subroutine"])["region"].apply(list).iloc[0] == [
+        "stage3",
+        "stage3",
+        "stage4",
+        "mlp",
+    ]
+
+
+def test_region_order_and_paper_ranges():
+    regions = ["mlp", "stage4", "layer.10", "stem", "layer.2", "stage3"]
+    assert sorted(regions, key=pdc.region_key) == [
+        "stem",
+        "stage3",
+        "stage4",
+        "layer.2",
+        "layer.10",
+        "mlp",
+    ]
+    assert pdc.paper_iou_range("stage3") == (0.03, 0.12)
+    assert pdc.paper_iou_range("mlp") == (0.24, 0.32)
+    assert pdc.paper_iou_range("layer.1") is None
+
+
+def test_tables_match_the_paper_by_task_and_leave_out_excluded(tables):
+    a, b = tables["a"], tables["b"]
+    paper = a[a["source"] == "paper"]
+    assert set(paper["task"]) == {"inside_contact", "sv_agreement"}
+    assert set(paper["variant"]) <= {"none", "singular"}
+    assert "pruned" not in set(paper["regime"])
+    assert set(a[a["source"] != "paper"]["ablation"]) == {"zero", "randomly_sampled"}
+    assert set(paper["ablation"]) == {"zero"}
+    assert not (a["base_model_id"] == "vision-scratch-5").any()
+    # the gap to the ideal score splits into its two parts: 0.2 above chance, 0.05 missed
+    ours_b = b[b["source"] != "paper"]
+    assert np.allclose(ours_b["other_above_chance"], 0.2)
+    assert np.allclose(ours_b["score_gap"], 0.25)
+    assert any(g.startswith("language · paper · pretrained (MLM)") for g in b["group"])
+
+
+def test_overlap_is_pooled_per_region_with_random_expectation(tables):
+    c = tables["c"]
+    stage3 = c[(c["domain"] == "vision") & (c["region"] == "stage3")]
+    assert np.allclose(stage3["iou"], 2 / 6)  # 2 shared of 6 kept, pooled over 2 layers
+    assert np.allclose(stage3["random_expected_iou"], 0.16 / 0.64)  # p = q = 0.4
+
+
+def test_grades_label_their_variant(tables):
+    e = tables["e"]
+    ours = e[e["source"] != "paper"]
+    assert set(ours["grade_kind"]) == {"random_corrected", "zero_only"}
+    assert set(e[e["source"] == "paper"]["grade_kind"]) == {"zero_only"}
+    assert "untrained" not in set(ours["regime"])  # no headroom: not graded
+    # (0.98 - max(0.3, .25)) - (0.98 - 0.9) over 0.73 headroom, seeds 0 and 1 averaged
+    inside = ours[(ours["subroutine"] == "inside") & (ours["grade_kind"] == "zero_only")]
+    expected = np.mean([(0.9 - z) / 0.73 for z in (0.3, 0.5)])
+    assert inside["grade_mean"].iloc[0] == pytest.approx(expected)
+    assert inside["n_base_models"].iloc[0] == 2
+
+
+def test_figure_numbers_and_csv(tables):
+    numbers = pdc.figure_numbers(tables)
+    assert set(numbers) == {"a", "b", "c", "d", "e"}
+    d = numbers["d"]
+    assert np.allclose(d["kept_fraction"], 0.4)
+    c = numbers["c"]
+    assert np.allclose(c["iou_over_random"], (2 / 6) / 0.25)
+    csv = pdc.decomposition_csv(tables)
+    assert csv.columns[0] == "panel"
+    assert set(csv["panel"]) == {"a", "b", "c", "d", "e"}
+
+
+def test_figure_draws_every_panel_and_saves(tables, tmp_path):
+    fig = pdc.decomposition_figure(tables)
+    titles = [ax.get_title(loc="left") for ax in fig.get_axes()]
+    for panel in ("(a)", "(b)", "(c) vision", "(c) language", "(d) vision", "(e) language"):
+        assert any(t.startswith(panel) for t in titles), panel
+    c_vision = next(
+        ax for ax in fig.get_axes() if ax.get_title(loc="left").startswith("(c) vision")
+    )
+    labels = c_vision.get_legend_handles_labels()[1]
+    assert "paper: IoU 0.03-0.12 (conv layers)" in labels
+    assert "paper: IoU 0.24-0.32 (MLP)" in labels
+    paths = save_figure(fig, tmp_path / "imperfect", pdc.decomposition_csv(tables))
+    assert all(p.exists() for p in paths)
+    plt.close(fig)
+
+
+def test_figure_with_one_domain_and_no_paper(ours, overlap, kept):
+    only = ours[ours["domain"] == "language"]
+    tables = pdc.decomposition_tables(
+        only,
+        None,
+        overlap[overlap["architecture"] == "minilm"],
+        kept[kept["domain"] == "language"],
+        n_boot=50,
+    )
+    assert set(tables["a"]["source"]) == {"ours (quick profile)"}
+    fig = pdc.decomposition_figure(tables)
+    assert not any(ax.get_title(loc="left").startswith("(c) vision") for ax in fig.get_axes())
+    plt.close(fig)
+
+
+def test_figure_without_masks_says_so(ours):
+    tables = pdc.decomposition_tables(ours, None, pd.DataFrame(), pd.DataFrame(), n_boot=50)
+    assert tables["c"].empty and "random_expected_iou" in tables["c"]
+    fig = pdc.decomposition_figure(tables)
+    texts = [t.get_text() for ax in fig.get_axes() for t in ax.texts]
+    assert "no pairs of masks" in texts and "no masks" in texts
+    plt.close(fig)
