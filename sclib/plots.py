@@ -59,7 +59,7 @@ def architecture_label(architecture: str, size: str = "full") -> str:
     )
 
 
-def _flag(values: pd.Series) -> pd.Series:
+def as_bool(values: pd.Series) -> pd.Series:
     """A boolean column read back from memory or CSV (``"True"``/``"False"``, blanks)."""
     if values.dtype == bool:
         return values
@@ -99,7 +99,7 @@ def tidy_runs(
         if "profile" not in frame:
             frame["profile"] = "full" if source else "quick"
         frame["source"] = source or frame["profile"].map(lambda p: f"ours ({p} profile)")
-        frame["excluded"] = _flag(frame["excluded"]) if "excluded" in frame else False
+        frame["excluded"] = as_bool(frame["excluded"]) if "excluded" in frame else False
         parts.append(frame)
     if not parts:
         raise ValueError("no runs of ours to draw: `ours` (and `full`) are empty")
@@ -380,7 +380,7 @@ def base_model_table(ours: pd.DataFrame) -> pd.DataFrame:
         for run in runs.itertuples(index=False):
             if "base_subroutine_acc" in runs:
                 record[f"subroutine_{run.subroutine}_acc"] = run.base_subroutine_acc
-        excluded = _flag(runs["excluded"])
+        excluded = as_bool(runs["excluded"])
         record["n_runs"] = len(runs)
         record["excluded"] = bool(excluded.any())
         if "exclusion_note" in runs:

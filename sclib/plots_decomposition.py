@@ -42,7 +42,7 @@ from sclib.analysis import (
 from sclib.cache import Cache
 from sclib.experiments import REGIMES, Cell, Profile, load_cell
 from sclib.models import ARCHITECTURES
-from sclib.plots import PAPER_LABEL, PRETRAINING_LABELS, TASK_LABELS, _flag, architecture_label
+from sclib.plots import PAPER_LABEL, PRETRAINING_LABELS, TASK_LABELS, architecture_label, as_bool
 
 # ../PAPER.md, "Headline numbers", message 3, quoted: "partial overlap of subroutine masks:
 # IoU ~0.03-0.12 in conv layers, 0.24-0.32 in the MLP". The PAPER's numbers, not ours, drawn
@@ -85,7 +85,7 @@ def labelled(ours: pd.DataFrame) -> pd.DataFrame:
     """Our rows with ``source`` = "ours (<profile> profile)" and a boolean ``excluded``."""
     out = ours.copy()
     out["source"] = out["profile"].map(lambda p: f"ours ({p} profile)")
-    out["excluded"] = _flag(out["excluded"]) if "excluded" in out else False
+    out["excluded"] = as_bool(out["excluded"]) if "excluded" in out else False
     return out
 
 
@@ -99,7 +99,7 @@ def matched_paper(paper: pd.DataFrame, ours: pd.DataFrame) -> pd.DataFrame:
 def included_cells(rows: pd.DataFrame) -> list[Cell]:
     """The cells of the runs whose base model is not excluded, in the order of ``rows``."""
     fields = list(Cell.__dataclass_fields__)
-    kept = rows[~_flag(rows["excluded"])] if "excluded" in rows else rows
+    kept = rows[~as_bool(rows["excluded"])] if "excluded" in rows else rows
     return [Cell(**record) for record in kept[fields].to_dict("records")]  # Python ints
 
 

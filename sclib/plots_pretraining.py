@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from sclib.plots import DOMAINS, PAPER_LABEL, SCORES, TASK_LABELS, _flag, architecture_label
+from sclib.plots import DOMAINS, PAPER_LABEL, SCORES, TASK_LABELS, architecture_label, as_bool
 from sclib.stats import CELL, cell_interactions, cell_tests
 
 REGIMES = ("scratch", "pretrained", "untrained")  # as sclib.experiments.REGIMES; no "pruned"
@@ -68,7 +68,7 @@ def regime_runs(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     if "profile" not in ours:
         ours["profile"] = "quick"
     ours["source"] = ours["profile"].map(_ours_label)
-    ours["excluded"] = _flag(ours["excluded"]) if "excluded" in ours else False
+    ours["excluded"] = as_bool(ours["excluded"]) if "excluded" in ours else False
     ours["matched"] = True
     theirs = paper[paper["regime"].isin(REGIMES) & paper["domain"].isin(set(ours["domain"]))]
     theirs = theirs.copy()
