@@ -14,7 +14,7 @@ export PYTHONHASHSEED := 0
 # the kernel of this .venv comes first, whatever kernels a user has installed elsewhere
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 
-.PHONY: setup test unit notebooks figures lab lint bench clean
+.PHONY: setup test unit browser figures lab lint bench clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,10 @@ test: setup
 
 unit: setup
 	$(PY) -m pytest sclib tests -p no:cacheprovider
+
+browser: setup
+	.ci/browser-deps
+	$(PY) -m pytest tests/browser -m browser -p no:cacheprovider -s
 
 figures: setup
 	$(PY) -m sclib.figures --profile $(PROFILE)

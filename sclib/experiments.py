@@ -292,7 +292,7 @@ def check_cell(cell: Cell, profile: Profile) -> None:
                 f"profile {profile.domain}/{profile.name} has no {method} config, so "
                 f"{cell.architecture!r} cannot run in regime 'pretrained'"
             )
-    task = _task(cell, profile)
+    task = task_for(cell, profile)
     task.other(cell.subroutine)  # raises for an unknown subroutine
     for setting in profile.grid():
         mask_region(cell.architecture, setting.region, **_region_kwargs(profile))
@@ -334,7 +334,7 @@ def cells(profile: Profile, **overrides: Iterable[Any]) -> list[Cell]:
 # ---------------------------------------------------------------- pieces of a run
 
 
-def _task(cell: Cell, profile: Profile):
+def task_for(cell: Cell, profile: Profile):
     if profile.domain == "vision":
         return get_task(cell.task, image_size=profile.image_size, seed=profile.data_seed)
     return get_task(cell.task, number=cell.variant, seed=profile.data_seed)
@@ -464,7 +464,7 @@ def base_model(cell: Cell, profile: Profile, cache: Cache, progress: bool = True
     untrained control). Returns ``(model, info)``; ``info`` holds the accuracies on the
     compositional test set, both "+/-" sets and both subroutine sets.
     """
-    task = _task(cell, profile)
+    task = task_for(cell, profile)
     config = base_config(cell, profile)
 
     def train() -> dict[str, Any]:
@@ -519,7 +519,7 @@ def trained_mask(
     cell: Cell, profile: Profile, setting: MaskSetting, base, cache: Cache, progress: bool = True
 ):
     """A copy of ``base`` with a trained mask for the cell's subroutine: ``(model, masks, info)``."""
-    task = _task(cell, profile)
+    task = task_for(cell, profile)
     model = copy.deepcopy(base)
     include = mask_region(cell.architecture, setting.region, **_region_kwargs(profile))
     masks = add_masks(model, include=include, init=setting.init)
@@ -609,7 +609,7 @@ def provenance(device: str | None = None) -> dict[str, str]:
 
 def _evaluate_run(cell: Cell, profile: Profile, model, masks) -> dict[str, float]:
     """Subnetwork and ablated accuracies on both "+/-" test sets."""
-    task = _task(cell, profile)
+    task = task_for(cell, profile)
     other = task.other(cell.subroutine)
     sets = {
         "target": task.dataset(f"pm:{cell.subroutine}", "test", profile.n_test),
@@ -639,7 +639,7 @@ def run_cell(
         return cached
 
     start = time.perf_counter()
-    task = _task(cell, profile)
+    task = task_for(cell, profile)
     other = task.other(cell.subroutine)
     base, base_info = base_model(cell, profile, cache, progress=progress)
     candidates = []

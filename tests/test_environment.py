@@ -48,7 +48,7 @@ def test_ci_runs_the_readme_test_command():
 def test_notebooks_are_committed_without_outputs():
     import json
 
-    for nb_path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    for nb_path in sorted((ROOT / "notebooks").rglob("*.ipynb")):
         nb = json.loads(nb_path.read_text())
         with_outputs = [
             i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and c.get("outputs")
