@@ -275,7 +275,30 @@ def interaction_test(
     rows = rows[rows[factor].isin(levels)]
     long = long_format(rows, prefix, factor=factor, cluster=cluster)
     long["Regime"] = (long["Regime"] == levels[1]).astype(int)
+    per_level = long.groupby("Regime")["cluster"].nunique().reindex([0, 1], fill_value=0)
+    if (
+        per_level.min() < 2
+    ):  # a two-cluster "test" of a difference between two regimes means nothing
+        warnings.warn(
+            f"Ablation:Regime: base models per regime {dict(zip(levels, per_level, strict=True))}; "
+            "the interaction needs at least 2 in each: p-value is NaN",
+            stacklevel=2,
+        )
+        gaps = [_mean_ablation_gap(long[long["Regime"] == r]) for r in (0, 1)]
+        n_runs, n_clusters = int(long["run"].nunique()), int(long["cluster"].nunique())
+        nan = float("nan")
+        return GLMTest(
+            "Ablation:Regime", gaps[1] - gaps[0], nan, nan, nan, alternative, n_runs, n_clusters
+        )
     return _glm(long, "Performance ~ Ablation * Regime", "Ablation:Regime", alternative, use_t)
+
+
+def _mean_ablation_gap(long: pd.DataFrame) -> float:
+    """Mean Performance on the ablated subroutine's test set minus on the other's."""
+    if long.empty:
+        return float("nan")
+    perf = long.groupby("Ablation")["Performance"].mean()
+    return float(perf.get(1, float("nan")) - perf.get(0, float("nan")))
 
 
 def _per_cell(rows: pd.DataFrame, keys: list[str], test, **kwargs) -> pd.DataFrame:

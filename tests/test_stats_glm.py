@@ -206,3 +206,21 @@ def test_papers_cells(paper):
     # trained vs untrained: the ablation score rises without training
     inter = cell_interactions(paper, levels=("scratch", "untrained"))
     assert (inter[inter["task"] == "sv_agreement"]["coef"] > 0).all()
+
+
+def test_interaction_with_one_base_model_per_regime_gives_the_difference_but_no_p_value():
+    import warnings
+
+    rows = pd.DataFrame(
+        [
+            {"base_model_id": f"{regime}-0", "regime": regime, "subroutine": "a",
+             "zero_abl_acc_target": target, "zero_abl_acc_other": 1.0}
+            for regime, target in (("scratch", 0.9), ("pretrained", 0.3))
+            for _ in range(3)
+        ]
+    )  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = interaction_test(rows, levels=("scratch", "pretrained"))
+    assert result.coef == pytest.approx((0.3 - 1.0) - (0.9 - 1.0))
+    assert np.isnan(result.p_value) and any("at least 2 in each" in str(w.message) for w in caught)
