@@ -31,7 +31,6 @@ from typing import Any
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from sclib.cache import Cache, config_key
 from sclib.masks import ABLATION_MODES, ablated, add_masks
@@ -723,7 +722,11 @@ def iter_grid(
     cache: Cache | None = None,
     progress: bool = True,
 ) -> Iterator[dict[str, Any]]:
-    """Run cells one after another, yielding each row as soon as it is done."""
+    """Run cells one after another, yielding each row as soon as it is done.
+
+    With ``progress``, one line per finished run (what ran, cached or how long it took),
+    which ``make figures`` shows as the notebooks run.
+    """
     cell_list = list(cell_list)
     profiles = [
         get_profile(ARCHITECTURES.get(c.architecture, "vision"), profile) for c in cell_list
@@ -731,10 +734,19 @@ def iter_grid(
     for cell, prof in zip(cell_list, profiles, strict=True):
         check_cell(cell, prof)  # every bad cell is reported before any training
     cache = cache if cache is not None else Cache()
-    bar = tqdm(cell_list, desc="cells", disable=not progress)
-    for cell, prof in zip(bar, profiles, strict=True):
-        bar.set_postfix_str(f"{cell.task}/{cell.architecture}/{cell.regime}/{cell.subroutine}")
-        yield run_cell(cell, prof, cache, progress=False)
+    for i, (cell, prof) in enumerate(zip(cell_list, profiles, strict=True), 1):
+        misses, start = cache.misses, time.perf_counter()
+        row = run_cell(cell, prof, cache, progress=False)
+        if progress:
+            took = "cached" if cache.misses == misses else f"{time.perf_counter() - start:.0f} s"
+            name = f"{cell.task}/{cell.subroutine} {cell.architecture} {cell.regime}"
+            variant = "" if cell.variant == "none" else f" {cell.variant}"
+            print(
+                f"[{prof.domain}/{prof.name} run {i}/{len(cell_list)}] {name}{variant} "
+                f"seeds {cell.base_seed}/{cell.mask_seed}: {took}",
+                flush=True,
+            )
+        yield row
 
 
 def run_grid(

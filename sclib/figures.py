@@ -38,7 +38,12 @@ def run(profile: str = "quick", only: list[str] | None = None) -> None:
     """Execute the notebooks with papermill, printing one progress line per notebook."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
+    import logging
+
     import papermill
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("papermill").setLevel(logging.INFO)
 
     notebooks = numbered_notebooks(only)
     BUILD.mkdir(parents=True, exist_ok=True)
@@ -52,6 +57,7 @@ def run(profile: str = "quick", only: list[str] | None = None) -> None:
             cwd=str(NOTEBOOKS),
             kernel_name="python3",
             progress_bar=False,
+            log_output=True,  # the notebooks' own progress lines (one per run) reach the console
         )
         print(
             f"[{i}/{len(notebooks)}] {nb.name} done in {time.perf_counter() - start:.0f} s",

@@ -156,3 +156,9 @@ def test_pretrained_regime_needs_the_profile_to_say_how(tmp_path):
     cell = Cell("sv_agreement", "bert_small", "verb", "pretrained", "singular")
     with pytest.raises(ValueError, match="has no mlm config"):
         run_cell(cell, replace(TINY, mlm=None), Cache(tmp_path), progress=False)
+
+
+def test_one_progress_line_per_run(cache, row, capsys):
+    list(iter_grid([CELL], TINY, cache, progress=True))
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "run 1/1" in out[0] and out[0].endswith("cached")

@@ -1,0 +1,81 @@
+"""Smoke test: each figure notebook runs headlessly with its quick parameters, and the
+numbers it recorded (not the pixels) make sense.
+
+The runs are cached under data/cache, so the nbval pass over the same notebooks in
+``make test`` afterwards reads them instead of training again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCORES = ("subnetwork_score", "ablation_score", "sampled_ablation_score")
+
+
+def _run(notebook: str, figures: Path) -> None:
+    papermill = pytest.importorskip("papermill")
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / notebook),
+        str(figures / notebook),
+        parameters={"PROFILE": "quick", "FIGURES": str(figures)},
+        cwd=str(ROOT / "notebooks"),
+        kernel_name="python3",
+        progress_bar=False,
+    )
+
+
+def _written(figures: Path, stem: str) -> pd.DataFrame:
+    for suffix in (".png", ".pdf", ".csv"):
+        path = figures / f"{stem}{suffix}"
+        assert path.exists() and path.stat().st_size > 0, f"{path.name} not written"
+    return pd.read_csv(figures / f"{stem}.csv")
+
+
+def _ours(table: pd.DataFrame) -> pd.DataFrame:
+    ours = table[table["source"].astype(str).str.startswith("ours (quick")]
+    assert len(ours), f"no rows of ours in {sorted(table['source'].unique())}"
+    return ours
+
+
+@pytest.fixture(scope="module")
+def figures(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("figures")
+
+
+@pytest.mark.slow
+def test_02_modularity_across_architectures(figures):
+    _run("02_modularity_across_architectures.ipynb", figures)
+    table = _written(figures, "modularity_architectures")
+    ours = _ours(table)
+    assert {"vision", "language"} <= set(ours["domain"])
+    assert (table["source"] == "paper").any()
+    for col in SCORES:
+        assert ours[col].dropna().between(-0.75, 0.75).all(), col
+    assert ours["kept_fraction"].between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_03_pretrained_vs_random(figures):
+    _run("03_pretrained_vs_random.ipynb", figures)
+    table = _written(figures, "pretrained_vs_random")
+    ours = _ours(table)
+    assert {"scratch", "pretrained", "untrained"} <= set(ours["regime"])
+    for col in SCORES:
+        assert ours[col].dropna().between(-0.75, 0.75).all(), col
+    assert ours["p_value"].dropna().between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_04_imperfect_decomposition(figures):
+    _run("04_imperfect_decomposition.ipynb", figures)
+    table = _written(figures, "imperfect_decomposition")
+    assert set("abcde") <= set(table["panel"])
+    panel = table[table["panel"] == "c"]
+    assert panel["iou"].dropna().between(0, 1).all()
+    grades = table[table["panel"] == "e"]
+    assert grades["grade_mean"].dropna().between(-1, 1).all()
+    assert table.loc[table["panel"] == "a", "score"].dropna().between(-0.75, 0.75).all()
