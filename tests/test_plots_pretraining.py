@@ -226,8 +226,9 @@ def test_regime_runs_rejects_empty(paper):
 def test_describe_regimes_names_skipped_pretraining():
     from sclib.experiments import REGIMES, cells, get_profile
 
-    profile = get_profile("vision", "quick")
+    from dataclasses import replace
+
+    profile = replace(get_profile("vision", "quick"), simclr=None)
     text = describe_regimes(profile, cells(profile, regimes=REGIMES))
     assert "ResNet (small): scratch, untrained" in text
-    if profile.simclr is None:
-        assert "skipped: profile has no simclr config" in text
+    assert "skipped: profile has no simclr config" in text
