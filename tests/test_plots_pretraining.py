@@ -224,9 +224,9 @@ def test_regime_runs_rejects_empty(paper):
 
 
 def test_describe_regimes_names_skipped_pretraining():
-    from sclib.experiments import REGIMES, cells, get_profile
-
     from dataclasses import replace
+
+    from sclib.experiments import REGIMES, cells, get_profile
 
     profile = replace(get_profile("vision", "quick"), simclr=None)
     text = describe_regimes(profile, cells(profile, regimes=REGIMES))
