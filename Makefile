@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: setup
-	$(PY) -m pytest sclib tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	$(PY) -m pytest sclib tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider --durations=20
 
 unit: setup
 	$(PY) -m pytest sclib tests -p no:cacheprovider
