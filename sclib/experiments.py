@@ -353,6 +353,15 @@ def _region_kwargs(profile: Profile) -> dict[str, Any]:
     return {"size": profile.model_size, "num_layers": kw.get("num_layers")}
 
 
+def _model_kwargs(profile: Profile) -> dict[str, Any]:
+    """Keyword arguments for ``build_model``: the profile's, and the image size for vision
+    (ViT's patch grid and EfficientNet depend on it)."""
+    kwargs = dict(profile.model_kwargs)
+    if profile.domain == "vision":
+        kwargs.setdefault("image_size", profile.image_size)
+    return kwargs
+
+
 def _build(cell: Cell, profile: Profile, cache: Cache | None = None):
     """The cell's model before base training. Without ``cache``: only the architecture
     (random init; the caller loads weights into it)."""
@@ -362,7 +371,7 @@ def _build(cell: Cell, profile: Profile, cache: Cache | None = None):
         pretrained=cache is not None and method in ("imagenet", "minilm"),
         seed=cell.base_seed,
         size=profile.model_size,
-        **dict(profile.model_kwargs),
+        **_model_kwargs(profile),
     )
     if cache is not None and method in ("simclr", "mlm"):
         model.embedder.load_state_dict(pretrained_embedder(cell, profile, cache)["state_dict"])
@@ -408,7 +417,7 @@ def pretrained_embedder(cell: Cell, profile: Profile, cache: Cache) -> dict[str,
             cell.architecture,
             seed=cell.base_seed,
             size=profile.model_size,
-            **dict(profile.model_kwargs),
+            **_model_kwargs(profile),
         ).embedder
         start = time.perf_counter()
         if config["method"] == "simclr":

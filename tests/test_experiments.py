@@ -162,3 +162,14 @@ def test_one_progress_line_per_run(cache, row, capsys):
     list(iter_grid([CELL], TINY, cache, progress=True))
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "run 1/1" in out[0] and out[0].endswith("cached")
+
+
+@pytest.mark.slow
+def test_vit_gets_the_profiles_image_size(tmp_path):
+    profile = replace(
+        tiny_profile(PROFILES[("vision", "quick")]), image_size=32, regions=("stage4",)
+    )
+    row = run_cell(
+        Cell("inside_contact", "vit", "contact"), profile, Cache(tmp_path), progress=False
+    )
+    assert 0 <= row["base_comp_test_acc"] <= 1
