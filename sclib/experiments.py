@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import platform
-import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -37,6 +35,7 @@ from sclib.masks import ABLATION_MODES, ablated, add_masks
 from sclib.models import ARCHITECTURES, PRETRAINED, build_model, mask_region
 from sclib.pretrain_language import MLMConfig, mlm_corpus, pretrain_mlm
 from sclib.pretrain_vision import SimCLRConfig, pretrain_simclr, task_images
+from sclib.provenance import provenance
 from sclib.stats import ablation_score, subnetwork_score
 from sclib.tasks import get_task
 from sclib.train import BaseTrainConfig, MaskTrainConfig, evaluate, train_base, train_mask
@@ -588,40 +587,6 @@ def select_setting(candidates: list[tuple[MaskSetting, dict[str, Any]]], thresho
     if passing:
         return min(passing, key=lambda c: c[1]["kept_fraction"])
     return max(candidates, key=lambda c: c[1]["val_mask_task_acc"])
-
-
-def _git_revision() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-        rev = out.stdout.strip() or "unknown"
-        return rev + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def provenance(device: str | None = None) -> dict[str, str]:
-    """Where and with what a result was computed."""
-    if device is None:
-        device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    return {
-        "device": device,
-        "cpu": platform.processor() or platform.machine(),
-        "torch_version": torch.__version__,
-        "git_rev": _git_revision(),
-    }
 
 
 def _evaluate_run(cell: Cell, profile: Profile, model, masks) -> dict[str, float]:

@@ -12,6 +12,7 @@ vocabulary (``sclib.reference.paper_runs()``). Our profiles use other models tha
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+
+from sclib.provenance import provenance, runs_provenance
 
 PAPER_LABEL = "paper (Lepori et al. 2023)"
 FULL_LABEL = "ours (full profile)"
@@ -336,11 +339,15 @@ def modularity_figure(
     return fig
 
 
-def save_figure(fig: Figure, stem: str | Path, data: pd.DataFrame) -> list[Path]:
+def save_figure(
+    fig: Figure, stem: str | Path, data: pd.DataFrame, runs: pd.DataFrame | None = None
+) -> list[Path]:
     """Write ``<stem>.png`` (150 dpi), ``<stem>.pdf`` and the data behind it, ``<stem>.csv``.
 
-    Folders are created; files carry no creation dates, so reruns give identical bytes.
-    Returns the three paths.
+    With ``runs`` (our run rows the figure rests on), also ``<stem>.provenance.json``: the
+    profiles, seeds, devices, torch versions, git revisions and wall time of those runs,
+    and what drew the figure. Folders are created; files carry no creation dates, so
+    reruns give identical bytes. Returns the paths written.
     """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -348,6 +355,10 @@ def save_figure(fig: Figure, stem: str | Path, data: pd.DataFrame) -> list[Path]
     fig.savefig(paths[0], dpi=150, bbox_inches="tight", metadata={"Software": None})
     fig.savefig(paths[1], bbox_inches="tight", metadata={"Creator": None, "CreationDate": None})
     data.to_csv(paths[2], index=False, float_format="%.6g")
+    if runs is not None:
+        record = {"runs": runs_provenance(runs), "drawn_with": provenance()}
+        paths.append(stem.with_name(stem.name + ".provenance.json"))
+        paths[-1].write_text(json.dumps(record, indent=1, default=str) + "\n")
     return paths
 
 

@@ -29,7 +29,7 @@ def _run(notebook: str, figures: Path) -> None:
 
 
 def _written(figures: Path, stem: str) -> pd.DataFrame:
-    for suffix in (".png", ".pdf", ".csv"):
+    for suffix in (".png", ".pdf", ".csv", ".provenance.json"):
         path = figures / f"{stem}{suffix}"
         assert path.exists() and path.stat().st_size > 0, f"{path.name} not written"
     return pd.read_csv(figures / f"{stem}.csv")

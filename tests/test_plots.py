@@ -195,3 +195,19 @@ def test_base_model_table_reshapes_pm_accuracies(ours):
     failed = table.loc["inside_contact-resnet-scratch-none-1"]
     assert failed["excluded"] and failed["base_comp_test_acc"] == 0.5
     assert "0.5 < 0.9" in failed["exclusion_note"]
+
+
+def test_save_figure_with_runs_writes_their_provenance(ours, paper, tmp_path):
+    import json
+
+    fig = modularity_figure(ours, paper)
+    runs = ours.assign(
+        profile="quick", device="cpu", torch_version="2.13.0", git_rev="abc1234", wall_time_s=2.0
+    )
+    paths = save_figure(fig, tmp_path / "modularity", summary_table(ours, paper), runs=runs)
+    plt.close(fig)
+    assert paths[-1].name == "modularity.provenance.json"
+    record = json.loads(paths[-1].read_text())
+    assert record["runs"]["git_revs"] == ["abc1234"] and record["runs"]["profiles"] == ["quick"]
+    assert record["runs"]["n_runs"] == len(runs)
+    assert {"device", "torch_version", "git_rev"} <= set(record["drawn_with"])
