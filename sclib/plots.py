@@ -346,7 +346,7 @@ def save_figure(
 
     With ``runs`` (our run rows the figure rests on), also ``<stem>.provenance.json``: the
     profiles, seeds, devices, torch versions, git revisions and wall time of those runs,
-    and what drew the figure. Folders are created; files carry no creation dates, so
+    and the device and torch version that drew the figure. Folders are created; files carry no creation dates, so
     reruns give identical bytes. Returns the paths written.
     """
     stem = Path(stem)
@@ -356,7 +356,10 @@ def save_figure(
     fig.savefig(paths[1], bbox_inches="tight", metadata={"Creator": None, "CreationDate": None})
     data.to_csv(paths[2], index=False, float_format="%.6g")
     if runs is not None:
-        record = {"runs": runs_provenance(runs), "drawn_with": provenance()}
+        # the runs' git revisions, not the drawing's: redrawing from the same runs (as
+        # `make test` does) must not change the committed files
+        drawn_with = {k: v for k, v in provenance().items() if k != "git_rev"}
+        record = {"runs": runs_provenance(runs), "drawn_with": drawn_with}
         paths.append(stem.with_name(stem.name + ".provenance.json"))
         paths[-1].write_text(json.dumps(record, indent=1, default=str) + "\n")
     return paths

@@ -210,4 +210,4 @@ def test_save_figure_with_runs_writes_their_provenance(ours, paper, tmp_path):
     record = json.loads(paths[-1].read_text())
     assert record["runs"]["git_revs"] == ["abc1234"] and record["runs"]["profiles"] == ["quick"]
     assert record["runs"]["n_runs"] == len(runs)
-    assert {"device", "torch_version", "git_rev"} <= set(record["drawn_with"])
+    assert {"device", "torch_version"} <= set(record["drawn_with"])
