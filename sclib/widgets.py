@@ -19,7 +19,6 @@ ablation mode (``accuracies``), where the subnetwork lives (``layer_stats``,
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import html
 import io
@@ -45,12 +44,20 @@ from sclib.experiments import (
     load_cell,
     task_for,
 )
-from sclib.masks import ABLATION_MODES, MaskSet, ablated, add_masks
-from sclib.models.toy import toy_mlp
+from sclib.masks import ABLATION_MODES, MaskSet, ablated
 from sclib.stats import CHANCE, ablation_score, subnetwork_score
-from sclib.tasks import get_task
 from sclib.tasks.base import ProblemSet, Task
-from sclib.train import BaseTrainConfig, MaskTrainConfig, predict, train_base, train_mask
+from sclib.toylab import (  # noqa: F401  (re-exported: the notebooks import them from here)
+    LEVELS,
+    ToyConfig,
+    ToyRun,
+    _one_thread,
+    accuracy_level,
+    check_prediction,
+    train_toy,
+    train_toy_mask,
+)
+from sclib.train import predict
 
 MODES = ("none", *ABLATION_MODES)  # what the ablation dropdown offers; "none" = full model
 VIEWS = ("subnetwork", *MODES)  # what ``accuracies`` accepts: the subnetwork alone, too
@@ -67,107 +74,7 @@ MODE_LABELS = {
 }
 
 
-# ------------------------------------------------------------------------ the toy fallback
-
-
-@dataclass(frozen=True)
-class ToyConfig:
-    """The toy run: the explorer's fallback and the lab of ``06_exercises``.
-
-    Defaults are ``00_quickstart``'s (about 10 s of training on a 2-core CPU): an MLP
-    16 -> 32 -> 32 -> 8 trained on the compositional toy task, then one mask per
-    subroutine over every Linear weight.
-    """
-
-    dim: int = 16
-    hidden: tuple[int, ...] = (32, 32)
-    out_dim: int = 8
-    n_train: int = 2000
-    epochs: int = 30
-    patience: int = 5
-    lr: float = 1e-3
-    n_mask: int = 2000
-    mask_epochs: int = 20
-    l0_lambda: float = 1e-3
-    mask_init: float = 0.05
-    seed: int = 0
-
-
-@dataclass
-class ToyRun:
-    """A trained toy base model and one trained mask per subroutine (``train_toy``).
-
-    Attributes:
-        task: the toy task.
-        model: the base model (no masks on it).
-        masks: subroutine -> MaskSet, each on its own copy of ``model``.
-        config: how it was made.
-        train_time_s: seconds spent training (base model and masks).
-    """
-
-    task: Task
-    model: nn.Module
-    masks: dict[str, MaskSet]
-    config: ToyConfig
-    train_time_s: float = 0.0
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Matrices this small train fastest on one thread, and a shared CPU stays fast."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def train_toy_mask(run: ToyRun, subroutine: str, l0_lambda: float | None = None) -> MaskSet:
-    """A new mask for ``subroutine`` on a copy of ``run.model`` (``l0_lambda`` overrides
-    the config's sparsity pressure). About 2 s at the default sizes."""
-    cfg = run.config
-    masks = add_masks(copy.deepcopy(run.model), init=cfg.mask_init)
-    lam = cfg.l0_lambda if l0_lambda is None else l0_lambda
-    config = MaskTrainConfig(
-        epochs=cfg.mask_epochs, l0_lambda=lam, seed=cfg.seed, device="cpu", progress=False
-    )
-    with _one_thread():
-        train_mask(
-            masks.model,
-            masks,
-            run.task.dataset(f"subroutine:{subroutine}", "train", cfg.n_mask),
-            config,
-        )
-    masks.model.eval()
-    return masks
-
-
-def train_toy(config: ToyConfig | None = None) -> ToyRun:
-    """Train the toy base model, then one mask per subroutine (as in ``00_quickstart``)."""
-    cfg = config if config is not None else ToyConfig()
-    start = time.perf_counter()
-    task = get_task("toy", dim=cfg.dim, seed=cfg.seed)
-    model = toy_mlp(cfg.dim, hidden=cfg.hidden, out_dim=cfg.out_dim, seed=cfg.seed)
-    base = BaseTrainConfig(
-        epochs=cfg.epochs,
-        lr=cfg.lr,
-        patience=cfg.patience,
-        seed=cfg.seed,
-        device="cpu",
-        progress=False,
-    )
-    with _one_thread():
-        train_base(
-            model,
-            task.dataset("compositional", "train", cfg.n_train),
-            base,
-            val=task.dataset("compositional", "val", 500),
-        )
-    run = ToyRun(task, model.eval(), {}, cfg)
-    run.masks = {sub: train_toy_mask(run, sub) for sub in task.subroutines}
-    run.train_time_s = time.perf_counter() - start
-    return run
+# ------------------------------------------------------------------------ the toy fallback: sclib.toylab
 
 
 def lambda_sweep(
@@ -191,40 +98,6 @@ def lambda_sweep(
             }
         )
     return pd.DataFrame(rows)
-
-
-LEVELS = {"chance": 0.4, "between": 0.85, "high": 1.0}  # upper bounds of each level
-
-
-def accuracy_level(acc: float) -> str:
-    """``"chance"`` (below 0.4), ``"between"`` or ``"high"`` (above 0.85).
-
-    >>> accuracy_level(0.3), accuracy_level(0.6), accuracy_level(0.97)
-    ('chance', 'between', 'high')
-    """
-    return next(level for level, upper in LEVELS.items() if acc < upper or level == "high")
-
-
-def check_prediction(prediction: dict[str, str | None], measured: dict[str, float]) -> pd.DataFrame:
-    """A student's predictions (``"high"``, ``"between"``, ``"chance"`` or None) beside
-    the measured accuracies, one row per "+/-" set (``06_exercises``).
-
-    >>> check = check_prediction({"pm:a": "high", "pm:b": None}, {"pm:a": 0.9, "pm:b": 0.3})
-    >>> check["verdict"].tolist()
-    ['right', 'no prediction yet']
-    """
-    unknown = {p for p in prediction.values() if p is not None} - set(LEVELS)
-    if unknown:
-        raise ValueError(f"unknown prediction {sorted(unknown)}; use one of: {', '.join(LEVELS)}")
-    rows = {}
-    for name, acc in measured.items():
-        guess, level = prediction.get(name), accuracy_level(acc)
-        verdict = (
-            "no prediction yet" if guess is None else ("right" if guess == level else "not quite")
-        )
-        rows[name] = {"predicted": guess, "measured": round(acc, 3), "measured level": level,
-                      "verdict": verdict}  # fmt: skip
-    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 # ------------------------------------------------------------------------ cached runs
