@@ -186,9 +186,8 @@ def interaction_table(
     ``coef`` is the mean ablation score of ``levels[1]`` minus that of ``levels[0]`` (negative:
     ``levels[1]`` more modular), two-sided. Only cells run at both levels appear; an empty
     table when there are none. ``min_base_models`` is the smaller number of base models of the
-    two regimes; below 2 the clustered test is untestable, so ``se``, ``stat`` and ``p_value``
-    are NaN there, and ``coef`` is the difference of the mean ablation scores (the GLM's
-    coefficient, which a saturated GLM of one run per regime cannot fit).
+    two regimes; below 2 ``interaction_test`` gives the difference of the mean ablation
+    scores and no ``se``, ``stat`` or ``p_value`` (untestable).
     """
     runs = regime_runs(ours, paper)
     runs = runs[~runs["excluded"] & runs["matched"]]
@@ -201,19 +200,13 @@ def interaction_table(
         if len(result):
             per_level = part[part["regime"].isin(levels)].groupby([*keys, "regime"])
             fewest = per_level["base_model_id"].nunique().groupby(keys).min()
-            means = per_level["ablation_score"].mean().unstack("regime")
-            difference = (means[levels[1]] - means[levels[0]]).rename("difference")
             result = result.merge(fewest.rename("min_base_models").reset_index(), on=keys)
-            result = result.merge(difference.reset_index(), on=keys)
-            result["coef"] = result["coef"].fillna(result["difference"])  # a saturated GLM
             parts.append(result.assign(source=source, contrast=f"{levels[1]} - {levels[0]}"))
     columns = ["source", "contrast", *keys, "coef", "se", "stat", "p_value", "n_runs"]
     columns += ["n_clusters", "min_base_models"]
     if not parts:
         return pd.DataFrame(columns=columns)
-    table = pd.concat(parts)[columns]
-    table.loc[table["min_base_models"] < 2, ["se", "stat", "p_value"]] = np.nan
-    return _sorted(table, ["domain", "source"])
+    return _sorted(pd.concat(parts)[columns], ["domain", "source"])
 
 
 # ---------------------------------------------------------------------------- the figure
