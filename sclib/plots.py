@@ -316,14 +316,7 @@ def modularity_figure(
             label="ours: size-matched random ablation (mean, runs)",
         )
     )
-    fig.legend(
-        handles=handles,
-        loc="upper center",
-        bbox_to_anchor=(0.5, 0.0),
-        ncol=2,
-        fontsize=8,
-        frameon=False,
-    )
+    legend_below(fig, handles)
     counts = [
         f"{source}: {int((~part['excluded']).sum())} runs drawn, "
         f"{int(part['excluded'].sum())} excluded"
@@ -337,6 +330,14 @@ def modularity_figure(
     )
     fig.tight_layout()
     return fig
+
+
+def legend_below(fig: Figure, handles: list) -> None:
+    """One legend for the whole figure, in two columns under the panels."""
+    fig.legend(
+        handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8,
+        frameon=False,
+    )  # fmt: skip
 
 
 def save_figure(

@@ -30,7 +30,15 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from sclib.plots import DOMAINS, PAPER_LABEL, SCORES, TASK_LABELS, architecture_label, as_bool
+from sclib.plots import (
+    DOMAINS,
+    PAPER_LABEL,
+    SCORES,
+    TASK_LABELS,
+    architecture_label,
+    as_bool,
+    legend_below,
+)
 from sclib.stats import CELL, cell_interactions, cell_tests
 
 REGIMES = ("scratch", "pretrained", "untrained")  # as sclib.experiments.REGIMES; no "pruned"
@@ -417,14 +425,7 @@ def pretrained_vs_random_figure(cells: pd.DataFrame, alpha: float = 0.05) -> Fig
             label="untestable (u.): fewer than 2 base models, no clustered test",
         ),
     ]
-    fig.legend(
-        handles=handles,
-        loc="upper center",
-        bbox_to_anchor=(0.5, 0.0),
-        ncol=2,
-        fontsize=8,
-        frameon=False,
-    )
+    legend_below(fig, handles)
     counts = [
         f"{source}: {int(part['n_runs'].sum())} runs in {int((part['n_runs'] > 0).sum())} cells "
         f"drawn, {int(part['n_excluded'].sum())} excluded"
