@@ -7,7 +7,11 @@ optional dev dependency: ``pip install neurosurgeon==0.1.0 --no-deps``) masks th
 layers of the same model. Models: a BERT-small-sized encoder (4 layers, d=512, random
 init) and a small InstanceNorm ResNet on 48x48 grey images.
 
-Goal: masked step <= 1.10 x plain step, and faster than NeuroSurgeon.
+Goals: masked step <= 1.10 x plain step; faster than NeuroSurgeon; and a step late in
+mask training, most of the mask pruned, <= 1.25 x a step with a fresh mask. The last one
+guards against denormal floats (see ``sclib.masks.GATE_FLOOR``): without the floor that
+step was 22x (ResNet) and 43x (BERT) slower on the CPU; with it, 1.02x and 1.11x, and the
+BERT's 1.11x stayed with floors of -10 and -5, so it is not denormals.
 
     python bench/masks.py            # 20 timed repeats after 3 warm-up steps
     python bench/masks.py --quick    # 5 repeats
@@ -79,8 +83,19 @@ def plain_step(model: nn.Module) -> Callable[[torch.Tensor, torch.Tensor], None]
     return step
 
 
-def masked_step(model: nn.Module) -> Callable[[torch.Tensor, torch.Tensor], None]:
+def masked_step(
+    model: nn.Module, pruned: bool = False
+) -> Callable[[torch.Tensor, torch.Tensor], None]:
+    """A mask-training step; ``pruned``: late in training, temperature 200, 90% of the
+    logits spread over [-0.5, 0), where tiny gates once made denormal floats."""
     ms = add_masks(model, init=0.05)
+    if pruned:
+        g = torch.Generator().manual_seed(1)
+        with torch.no_grad():
+            for m in ms.values():
+                u = torch.rand(m.logits.shape, generator=g)
+                m.logits.copy_(torch.where(u < 0.1, 0.5, -0.5 * u))
+        ms.temperature = 200.0
     model.train()
     opt = torch.optim.Adam(ms.parameters(), lr=1e-2)
 
@@ -158,6 +173,7 @@ def run(name: str, make: Callable[[], nn.Module], x, y, warmup: int, repeats: in
     steps = {
         "plain": plain_step(copy.deepcopy(base)),
         "masked": masked_step(copy.deepcopy(base)),
+        "pruned": masked_step(copy.deepcopy(base), pruned=True),
     }
     ns = neurosurgeon_step(copy.deepcopy(base))
     if ns is not None:
@@ -165,6 +181,7 @@ def run(name: str, make: Callable[[], nn.Module], x, y, warmup: int, repeats: in
     t = time_steps(steps, x, y, warmup, repeats, clock)
     line = f"{name:>8}: plain {t['plain'] * 1e3:7.1f} ms  masked {t['masked'] * 1e3:7.1f} ms"
     line += f"  masked/plain {t['masked'] / t['plain']:.3f}"
+    line += f"  pruned/masked {t['pruned'] / t['masked']:.3f}"
     if "neurosurgeon" in t:
         line += f"  neurosurgeon {t['neurosurgeon'] * 1e3:7.1f} ms"
         line += f"  masked/neurosurgeon {t['masked'] / t['neurosurgeon']:.3f}"
@@ -207,6 +224,11 @@ def main() -> None:
     worst = max(t["masked"] / t["plain"] for t in results.values())
     print(
         f"goal: masked/plain <= 1.10 -> worst {worst:.3f}: {'met' if worst <= 1.10 else 'NOT met'}"
+    )
+    worst = max(t["pruned"] / t["masked"] for t in results.values())
+    print(
+        f"goal: no denormal slowdown late in training (pruned/masked <= 1.25) -> worst "
+        f"{worst:.3f}: {'met' if worst <= 1.25 else 'NOT met'}"
     )
     if all("neurosurgeon" in t for t in results.values()):
         ratio = max(t["masked"] / t["neurosurgeon"] for t in results.values())

@@ -10,7 +10,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sclib.masks import ABLATION_MODES, METHODS, ablated, add_masks, iou, magnitude_masks
+from sclib.masks import (
+    ABLATION_MODES,
+    GATE_FLOOR,
+    METHODS,
+    ablated,
+    add_masks,
+    iou,
+    magnitude_masks,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -81,6 +89,24 @@ def test_forward_train_and_eval_values():
         F.relu(F.linear(x, w0 * (s0 > 0), model[0].bias)), w2 * (s2 > 0), model[2].bias
     )
     assert torch.equal(model(x), manual)
+
+
+def test_gates_far_below_zero_are_exactly_zero_not_denormal():
+    model = mlp()
+    ms = add_masks(model)
+    mask = ms["0.weight"]
+    ms.temperature = 200.0
+    with torch.no_grad():  # one logit either side of the floor, one deep below it
+        mask.logits.fill_(1.0)
+        mask.logits[0, :3] = torch.tensor([GATE_FLOOR / 200 + 1e-3, GATE_FLOOR / 200, -5.0])
+    model.train()
+    w = model[0].weight[0, :3]
+    assert w[0] != 0 and w[1] == 0 and w[2] == 0  # sigmoid(-1000) would be a denormal
+    x = 200.0 * mask.logits.detach()
+    l0 = mask.l0()
+    assert l0.item() == pytest.approx(torch.sigmoid(x[x > GATE_FLOOR]).sum().item())
+    l0.backward()
+    assert mask.logits.grad[0, 1] == 0 and mask.logits.grad[0, 0] > 0
 
 
 def test_include_none_picks_linear_and_conv_weights_only():
