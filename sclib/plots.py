@@ -437,7 +437,9 @@ def describe_profile(profile: Any, cell_list: list | None = None) -> str:
         + (f", {profile.image_size} px images" if profile.image_size else ""),
         f"  model size {profile.model_size}{' ' + str(dict(profile.model_kwargs)) if profile.model_kwargs else ''}; base training "
         f"{profile.base.epochs} epochs, mask training {profile.mask.epochs} epochs; "
-        f"{len(profile.grid())} mask grid point(s); exclusion threshold "
+        f"mask grid of {len(profile.grid())} point(s), lambdas "
+        f"{', '.join(f'{x:g}' for x in sorted(profile.lambdas, reverse=True))} walked down "
+        f"until a subnetwork passes; exclusion threshold "
         f"{profile.exclusion_threshold}",
     ]
     if cell_list is not None:

@@ -19,6 +19,7 @@ from sclib.experiments import (
     iter_grid,
     load_cell,
     run_cell,
+    search_grid,
     select_setting,
     tiny_profile,
 )
@@ -53,7 +54,9 @@ def test_row_has_the_paper_columns_and_provenance(row):
     assert shared <= set(paper) and shared <= set(row)
     for col in ("profile", "wall_time_s", "device", "torch_version", "git_rev"):
         assert row[col] not in (None, "")
-    assert row["n_grid_points"] == 2 and row["l0_lambda"] in (1e-6, 1e-5)
+    # the ladder: 1e-5 first; 1e-6 only where 1e-5's subnetwork missed the threshold
+    assert row["n_grid_points"] in (1, 2) and row["l0_lambda"] in (1e-6, 1e-5)
+    assert row["n_grid_points"] == 2 or row["l0_lambda"] == 1e-5
 
 
 def test_scores_follow_from_the_accuracies(row):
@@ -106,6 +109,24 @@ def test_profiles_and_default_grids():
     assert not any(c.regime == "pretrained" and c.architecture == "bert_small" for c in no_mlm)
     with pytest.raises(ValueError, match="unknown grid axes"):
         cells(QUICK, seeds=[0])
+
+
+def test_search_walks_each_lambda_ladder_down_until_a_subnetwork_passes():
+    profile = replace(QUICK, inits=(0.1, 0.0), lambdas=(1e-7, 1e-5, 1e-6), selection_threshold=0.9)
+    accuracy = {(0.1, 1e-5): 0.5, (0.1, 1e-6): 0.95, (0.0, 1e-5): 0.2, (0.0, 1e-6): 0.3}
+    accuracy[(0.0, 1e-7)] = 0.4
+
+    def train(s):
+        return {"val_mask_task_acc": accuracy[(s.init, s.l0_lambda)], "kept_fraction": s.l0_lambda}
+
+    trained = search_grid(profile, train)
+    assert [(s.init, s.l0_lambda) for s, _ in trained] == [
+        (0.1, 1e-5), (0.1, 1e-6), (0.0, 1e-5), (0.0, 1e-6), (0.0, 1e-7)
+    ]  # fmt: skip
+    assert select_setting(trained, 0.9)[0] == MaskSetting(0.1, 1e-2, "from_layer_2", 1e-6)
+    # nothing passes anywhere: every rung is trained and the most accurate is kept
+    dull = search_grid(profile, lambda s: {"val_mask_task_acc": 0.25 + s.l0_lambda})
+    assert len(dull) == len(profile.grid()) == 6
 
 
 def test_selection_never_uses_ablation():
