@@ -3,11 +3,11 @@
 What is measured (a ``Cell``) and how big (a ``Profile``, ``quick`` or ``full``) are
 defined in ``sclib.profiles``; the names are importable from here as well.
 
-``run_cell`` trains (or loads) the base model, trains one mask per point of the
-profile's hyperparameter grid on the subroutine set, selects one on the validation
-split, and evaluates the subnetwork, the zero-ablated model and three random
-ablations on both "+/-" test sets. Everything expensive is cached on disk under its full
-configuration (``sclib.cache``), so a rerun or an interrupted run repeats no finished work.
+``run_cell`` trains (or loads) the base model, searches the profile's mask grid on the
+subroutine set (below), selects one mask on the validation split, and evaluates the
+subnetwork, the zero-ablated model and three random ablations on both "+/-" test sets.
+Everything expensive is cached on disk under its full configuration (``sclib.cache``), so
+a rerun or an interrupted run repeats no finished work.
 
 Mask search and selection (the paper's rule picks hyperparameters on the very ablation
 scores it then tests; ours does not look at ablations). For each (init, lr, region) of

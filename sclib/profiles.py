@@ -68,7 +68,8 @@ class Profile:
             each subroutine (mask-training) set, each validation and each test set.
         base, mask: training configs; the mask's lr and lambda come from the grid.
         inits, lrs, regions, lambdas: the mask grid (the paper's: inits {0.1, 0.05, 0,
-            -0.05}, lrs {1e-2, 1e-4}, three regions, lambda per model size).
+            -0.05}, lrs {1e-2, 1e-4}, three regions, lambda per model size); the lambdas
+            are searched as a ladder, largest first (``sclib.experiments.search_grid``).
         selection_threshold: validation mask-task accuracy a grid point must reach.
         exclusion_threshold: base models below this compositional test accuracy are
             reported and excluded (the paper excluded one at 0.756 when the rest were
