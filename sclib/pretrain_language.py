@@ -26,9 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from sclib.pretrain_vision import cosine_adamw
+from sclib.pretrain_vision import cosine_adamw, run_pretraining
 from sclib.tasks.language import NUMBERS, SUBROUTINES, LanguageTask
 from sclib.train import _check_common, _mode, _seeded, resolve_device
 
@@ -238,51 +237,38 @@ def pretrain_mlm(
     opt, sched = cosine_adamw(
         params, config.lr, config.weight_decay, total, 0.0, int(config.warmup_fraction * total)
     )
-    history: dict[str, Any] = {"epoch": [], "loss": [], "accuracy": [], "lr": []}
-    step = 0
-    bar = tqdm(total=total, desc="mlm", disable=not config.progress, leave=False)
+
+    def step(rows: torch.Tensor) -> tuple[torch.Tensor, float]:
+        length = int(attention[rows].sum(1).max())
+        batch_ids, batch_mask = ids[rows, :length], maskable[rows, :length]
+        inputs, labels = mask_tokens(
+            batch_ids, batch_mask, tokenizer.mask_token_id, vocab_ids, g_mask, config.mask_prob
+        )
+        hidden = bert(
+            input_ids=inputs.to(device), attention_mask=attention[rows, :length].to(device)
+        ).last_hidden_state
+        chosen = labels != -100
+        logits = head(hidden[chosen.to(device)], word_embeddings.weight, restrict)
+        target = labels[chosen] if restrict is None else index[labels[chosen]]
+        target = target.to(device)
+        accuracy = (logits.argmax(-1) == target).float().mean().item()
+        return F.cross_entropy(logits, target), accuracy
+
     with _seeded(config.seed, device), _mode(embedder, True):
-        for epoch in range(config.epochs):
-            order = torch.randperm(n, generator=g_order)
-            sums, count = [0.0, 0.0], 0
-            for i in range(per_epoch):
-                rows = order[i * config.batch_size : (i + 1) * config.batch_size]
-                length = int(attention[rows].sum(1).max())
-                batch_ids, batch_mask = ids[rows, :length], maskable[rows, :length]
-                inputs, labels = mask_tokens(
-                    batch_ids,
-                    batch_mask,
-                    tokenizer.mask_token_id,
-                    vocab_ids,
-                    g_mask,
-                    config.mask_prob,
-                )
-                hidden = bert(
-                    input_ids=inputs.to(device), attention_mask=attention[rows, :length].to(device)
-                ).last_hidden_state
-                chosen = labels != -100
-                logits = head(hidden[chosen.to(device)], word_embeddings.weight, restrict)
-                target = labels[chosen] if restrict is None else index[labels[chosen]]
-                target = target.to(device)
-                loss = F.cross_entropy(logits, target)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                sums[0] += loss.item()
-                sums[1] += (logits.argmax(-1) == target).float().mean().item()
-                count, step = count + 1, step + 1
-                bar.update()
-                bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
-                if step >= total:
-                    break
-            history["epoch"].append(epoch)
-            history["loss"].append(sums[0] / count)
-            history["accuracy"].append(sums[1] / count)
-            history["lr"].append(opt.param_groups[0]["lr"])
-            if step >= total:
-                break
-    bar.close()
+        history = run_pretraining(
+            step,
+            n=n,
+            batch=config.batch_size,
+            per_epoch=per_epoch,
+            epochs=config.epochs,
+            total=total,
+            g_order=g_order,
+            opt=opt,
+            sched=sched,
+            metric="accuracy",
+            desc="mlm",
+            progress=config.progress,
+        )
     n_outputs = vocab_size if restrict is None else len(vocab_ids)
-    history.update(steps=step, n_sentences=n, n_outputs=n_outputs)
+    history.update(n_sentences=n, n_outputs=n_outputs)
     return history

@@ -22,7 +22,7 @@ parameters, config). Used by notebooks/03_pretrained_vs_random.ipynb.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -260,6 +260,60 @@ def cosine_adamw(
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
+def run_pretraining(
+    step: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | float]],
+    *,
+    n: int,
+    batch: int,
+    per_epoch: int,
+    epochs: int,
+    total: int,
+    g_order: torch.Generator,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler,
+    metric: str,
+    desc: str,
+    progress: bool,
+) -> dict[str, Any]:
+    """The loop SimCLR and MLM pretraining share.
+
+    Each epoch draws a fresh order of the ``n`` examples from ``g_order``; ``step(rows)``
+    takes a batch of row indices and returns ``(loss, metric value)``; then the optimiser
+    and the schedule step. Stops after ``total`` steps. Returns a history with per-epoch
+    ``epoch``, ``loss``, ``metric`` and ``lr`` (training means), and ``steps``.
+    """
+    history: dict[str, Any] = {"epoch": [], "loss": [], metric: [], "lr": []}
+    steps = 0
+    bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
+    try:
+        for epoch in range(epochs):
+            order = torch.randperm(n, generator=g_order)
+            sums, count = [0.0, 0.0], 0
+            for i in range(per_epoch):
+                loss, value = step(order[i * batch : (i + 1) * batch])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                sums[0] += loss.item()
+                sums[1] += float(value)
+                count, steps = count + 1, steps + 1
+                bar.update()
+                bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
+                if steps >= total:
+                    break
+            history["epoch"].append(epoch)
+            history["loss"].append(sums[0] / count)
+            history[metric].append(sums[1] / count)
+            history["lr"].append(opt.param_groups[0]["lr"])
+            if steps >= total:
+                break
+    finally:
+        bar.close()
+    history["steps"] = steps
+    return history
+
+
 def pretrain_simclr(
     embedder: nn.Module, images: torch.Tensor, config: SimCLRConfig
 ) -> dict[str, Any]:
@@ -302,35 +356,27 @@ def pretrain_simclr(
     total = min(total, config.max_steps) if config.max_steps is not None else total
     params = list(backbone.parameters()) + list(head.parameters())
     opt, sched = cosine_adamw(params, config.lr, config.weight_decay, total, config.min_lr_ratio)
-    history: dict[str, Any] = {"epoch": [], "loss": [], "top1": [], "lr": []}
-    step = 0
-    bar = tqdm(total=total, desc="simclr", disable=not config.progress, leave=False)
+
+    def step(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = images[rows]
+        views = torch.cat([simclr_augment(x, g_views, config.augmentation) for _ in "ab"])
+        z = head(backbone(preprocess(views.to(device))))
+        return nt_xent(*z.chunk(2), temperature=config.temperature)
+
     with _seeded(config.seed, device), _mode(embedder, True):
-        for epoch in range(config.epochs):
-            order = torch.randperm(n, generator=g_order)
-            sums, count = [0.0, 0.0], 0
-            for i in range(per_epoch):
-                x = images[order[i * batch : (i + 1) * batch]]
-                views = torch.cat([simclr_augment(x, g_views, config.augmentation) for _ in "ab"])
-                z = head(backbone(preprocess(views.to(device))))
-                loss, top1 = nt_xent(*z.chunk(2), temperature=config.temperature)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                sums[0] += loss.item()
-                sums[1] += top1.item()
-                count, step = count + 1, step + 1
-                bar.update()
-                bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
-                if step >= total:
-                    break
-            history["epoch"].append(epoch)
-            history["loss"].append(sums[0] / count)
-            history["top1"].append(sums[1] / count)
-            history["lr"].append(opt.param_groups[0]["lr"])
-            if step >= total:
-                break
-    bar.close()
-    history.update(steps=step, n_images=n)
+        history = run_pretraining(
+            step,
+            n=n,
+            batch=batch,
+            per_epoch=per_epoch,
+            epochs=config.epochs,
+            total=total,
+            g_order=g_order,
+            opt=opt,
+            sched=sched,
+            metric="top1",
+            desc="simclr",
+            progress=config.progress,
+        )
+    history["n_images"] = n
     return history
