@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from fake_runs import OTHER, run_identity
 
 from sclib.plots import (
     FULL_LABEL,
@@ -21,8 +22,6 @@ from sclib.plots import (
     verdicts,
 )
 from sclib.reference import paper_runs
-
-OTHER = {"inside": "contact", "contact": "inside", "subject": "verb", "verb": "subject"}
 
 
 def fake_row(
@@ -42,24 +41,14 @@ def fake_row(
     profile: str = "quick",
 ) -> dict:
     """A row with run_cell's columns that matter here (scores given, not computed)."""
-    domain = "language" if task in ("sv_agreement", "anaphora") else "vision"
-    other = OTHER[subroutine]
+    first = subroutine < OTHER[subroutine]
     return {
-        "source": "sclib",
-        "domain": domain,
-        "task": task,
-        "architecture": architecture,
-        "subroutine": subroutine,
-        "regime": regime,
-        "variant": variant,
-        "base_seed": base_seed,
-        "mask_seed": mask_seed,
-        "pretraining": "none",
-        "other_subroutine": other,
-        "base_model_id": f"{task}-{architecture}-{regime}-{variant}-{base_seed}",
+        **run_identity(
+            task, subroutine, architecture, regime, variant, base_seed, mask_seed, profile=profile
+        ),
         "base_comp_test_acc": base_acc,
-        "base_pm_target_acc": 0.9 if subroutine < other else 0.8,
-        "base_pm_other_acc": 0.8 if subroutine < other else 0.9,
+        "base_pm_target_acc": 0.9 if first else 0.8,
+        "base_pm_other_acc": 0.8 if first else 0.9,
         "base_subroutine_acc": 0.3,
         "subnetwork_score": subnetwork,
         "ablation_score": ablation,
@@ -67,7 +56,6 @@ def fake_row(
         "sub_l0_fraction": kept,
         "excluded": excluded,
         "exclusion_note": f"base compositional test accuracy {base_acc} < 0.9" if excluded else "",
-        "profile": profile,
     }
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from fake_runs import run_identity
 
 import sclib.plots_decomposition as pdc
 from sclib.analysis import mask_overlap
@@ -18,7 +19,6 @@ from sclib.experiments import Cell
 from sclib.plots import save_figure
 from sclib.reference import paper_runs
 
-OTHER = {"inside": "contact", "contact": "inside", "subject": "verb", "verb": "subject"}
 TASKS = {"vision": ("inside_contact", "resnet"), "language": ("sv_agreement", "minilm")}
 SUBS = {"vision": ("inside", "contact"), "language": ("subject", "verb")}
 # vision: two stage-3 convs, one stage-4 conv, the MLP head; language: two encoder layers
@@ -50,18 +50,16 @@ def fake_row(
     trained = regime != "untrained"
     base = 0.98 if trained else 0.25
     return {
-        "source": "sclib",
-        "domain": domain,
-        "task": task,
-        "architecture": arch,
-        "subroutine": subroutine,
-        "other_subroutine": OTHER[subroutine],
-        "regime": regime,
-        "variant": "singular" if domain == "language" else "none",
-        "base_seed": base_seed,
-        "mask_seed": mask_seed,
-        "pretraining": "minilm" if regime == "pretrained" else "none",
-        "base_model_id": f"{domain}-{regime}-{base_seed}",
+        **run_identity(
+            task,
+            subroutine,
+            arch,
+            regime,
+            variant="singular" if domain == "language" else "none",
+            base_seed=base_seed,
+            mask_seed=mask_seed,
+            pretraining="minilm" if regime == "pretrained" else "none",
+        ),
         "base_comp_test_acc": base,
         "base_pm_target_acc": base,
         "base_pm_other_acc": base,
@@ -75,7 +73,6 @@ def fake_row(
         "ablation_score": (max(zero_target, 0.25) - 0.9) if trained else 0.0,
         "sampled_ablation_score": 0.0,
         "excluded": excluded,
-        "profile": "quick",
     }
 
 

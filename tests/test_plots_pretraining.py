@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from fake_runs import run_identity
 
 from sclib.plots import PAPER_LABEL, save_figure
 from sclib.plots_pretraining import (
@@ -25,7 +26,6 @@ from sclib.plots_pretraining import (
 from sclib.reference import paper_runs
 from sclib.stats import fraction_significant
 
-OTHER = {"inside": "contact", "contact": "inside", "subject": "verb", "verb": "subject"}
 PRETRAINING = {"resnet": "simclr", "minilm": "minilm"}
 OURS = "ours (quick profile)"
 
@@ -46,20 +46,19 @@ def fake_row(
     profile: str = "quick",
 ) -> dict:
     """A row with run_cell's columns that matter here; ablation scores follow the accuracies."""
-    domain = "language" if task in ("sv_agreement", "anaphora") else "vision"
+    pretraining = PRETRAINING[architecture] if regime == "pretrained" else "none"
     return {
-        "source": "sclib",
-        "domain": domain,
-        "task": task,
-        "architecture": architecture,
-        "subroutine": subroutine,
-        "regime": regime,
-        "variant": variant,
-        "base_seed": base_seed,
-        "mask_seed": mask_seed,
-        "pretraining": PRETRAINING[architecture] if regime == "pretrained" else "none",
-        "other_subroutine": OTHER[subroutine],
-        "base_model_id": f"{task}-{architecture}-{regime}-{variant}-{base_seed}",
+        **run_identity(
+            task,
+            subroutine,
+            architecture,
+            regime,
+            variant,
+            base_seed,
+            mask_seed,
+            pretraining,
+            profile,
+        ),
         "zero_abl_acc_target": target,
         "zero_abl_acc_other": other,
         "sampled_abl_acc_target": sampled[0],
@@ -69,7 +68,6 @@ def fake_row(
         "sampled_ablation_score": max(sampled[0], 0.25) - max(sampled[1], 0.25),
         "sub_l0_fraction": 0.1,
         "excluded": excluded,
-        "profile": profile,
     }
 
 
