@@ -96,8 +96,9 @@ class WeightMask(nn.Module):
         return {**self.__dict__, "_gate": None}
 
     def l0(self) -> Tensor:
-        """The differentiable L0 surrogate: sum of sigmoid(temperature * logits), the
-        expected number of open gates for hard concrete, the kept count for fixed masks."""
+        """The differentiable L0 surrogate: the sum of the training gates
+        sigmoid(temperature * logits) (0 at or below ``GATE_FLOOR``); the expected number
+        of open gates for hard concrete; the kept count for fixed masks."""
         if self.method == "hard_concrete":
             shift = HC_BETA * math.log(-HC_GAMMA / HC_ZETA)
             return torch.sigmoid(self.logits - shift).sum()
