@@ -230,13 +230,7 @@ def pretrain_mlm(
     g_order = torch.Generator().manual_seed(config.seed * 2)
     g_mask = torch.Generator().manual_seed(config.seed * 2 + 1)
     n = len(sentences)
-    per_epoch = math.ceil(n / config.batch_size)
-    total = config.epochs * per_epoch
-    total = min(total, config.max_steps) if config.max_steps is not None else total
     params = list(bert.parameters()) + list(head.parameters())
-    opt, sched = cosine_adamw(
-        params, config.lr, config.weight_decay, total, 0.0, int(config.warmup_fraction * total)
-    )
 
     def step(rows: torch.Tensor) -> tuple[torch.Tensor, float]:
         length = int(attention[rows].sum(1).max())
@@ -257,17 +251,21 @@ def pretrain_mlm(
     with _seeded(config.seed, device), _mode(embedder, True):
         history = run_pretraining(
             step,
+            lambda total: cosine_adamw(
+                params,
+                config.lr,
+                config.weight_decay,
+                total,
+                0.0,
+                int(config.warmup_fraction * total),
+            ),  # fmt: skip
+            config,
             n=n,
             batch=config.batch_size,
-            per_epoch=per_epoch,
-            epochs=config.epochs,
-            total=total,
+            drop_last=False,
             g_order=g_order,
-            opt=opt,
-            sched=sched,
             metric="accuracy",
             desc="mlm",
-            progress=config.progress,
         )
     n_outputs = vocab_size if restrict is None else len(vocab_ids)
     history.update(n_sentences=n, n_outputs=n_outputs)

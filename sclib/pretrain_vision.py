@@ -262,31 +262,34 @@ def cosine_adamw(
 
 def run_pretraining(
     step: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | float]],
+    make_optimizer: Callable[[int], tuple[torch.optim.Optimizer, Any]],
+    config: Any,
     *,
     n: int,
     batch: int,
-    per_epoch: int,
-    epochs: int,
-    total: int,
+    drop_last: bool,
     g_order: torch.Generator,
-    opt: torch.optim.Optimizer,
-    sched: torch.optim.lr_scheduler.LRScheduler,
     metric: str,
     desc: str,
-    progress: bool,
 ) -> dict[str, Any]:
     """The loop SimCLR and MLM pretraining share.
 
-    Each epoch draws a fresh order of the ``n`` examples from ``g_order``; ``step(rows)``
-    takes a batch of row indices and returns ``(loss, metric value)``; then the optimiser
-    and the schedule step. Stops after ``total`` steps. Returns a history with per-epoch
-    ``epoch``, ``loss``, ``metric`` and ``lr`` (training means), and ``steps``.
+    ``config.epochs`` passes over the ``n`` examples in batches of ``batch`` (the last
+    partial batch dropped with ``drop_last``), at most ``config.max_steps`` steps; the
+    optimiser and schedule come from ``make_optimizer(total_steps)``. Each epoch draws a
+    fresh order from ``g_order``; ``step(rows)`` takes a batch of row indices and returns
+    ``(loss, metric value)``. Returns a history with per-epoch ``epoch``, ``loss``,
+    ``metric`` and ``lr`` (training means), and ``steps``.
     """
+    per_epoch = n // batch if drop_last else math.ceil(n / batch)
+    total = config.epochs * per_epoch
+    total = min(total, config.max_steps) if config.max_steps is not None else total
+    opt, sched = make_optimizer(total)
     history: dict[str, Any] = {"epoch": [], "loss": [], metric: [], "lr": []}
     steps = 0
-    bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
+    bar = tqdm(total=total, desc=desc, disable=not config.progress, leave=False)
     try:
-        for epoch in range(epochs):
+        for epoch in range(config.epochs):
             order = torch.randperm(n, generator=g_order)
             sums, count = [0.0, 0.0], 0
             for i in range(per_epoch):
@@ -351,11 +354,7 @@ def pretrain_simclr(
     g_views = torch.Generator().manual_seed(config.seed * 2 + 1)
     n = images.shape[0]
     batch = min(config.batch_size, n)
-    per_epoch = n // batch  # the last partial batch is dropped (contrastive batches)
-    total = config.epochs * per_epoch
-    total = min(total, config.max_steps) if config.max_steps is not None else total
     params = list(backbone.parameters()) + list(head.parameters())
-    opt, sched = cosine_adamw(params, config.lr, config.weight_decay, total, config.min_lr_ratio)
 
     def step(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = images[rows]
@@ -366,17 +365,16 @@ def pretrain_simclr(
     with _seeded(config.seed, device), _mode(embedder, True):
         history = run_pretraining(
             step,
+            lambda total: cosine_adamw(
+                params, config.lr, config.weight_decay, total, config.min_lr_ratio
+            ),
+            config,
             n=n,
             batch=batch,
-            per_epoch=per_epoch,
-            epochs=config.epochs,
-            total=total,
+            drop_last=True,  # contrastive batches: no partial last batch
             g_order=g_order,
-            opt=opt,
-            sched=sched,
             metric="top1",
             desc="simclr",
-            progress=config.progress,
         )
     history["n_images"] = n
     return history
