@@ -288,13 +288,17 @@ def _rows_axis(ax, groups: list[str]):
     ax.grid(axis="x", alpha=0.3)
 
 
+def _group_rows(table: pd.DataFrame, groups: list[str]):
+    """Per drawn row position: ``(y, the group's rows, its colour)``, empty groups skipped."""
+    for y, group in enumerate(groups):
+        rows = table[table["group"] == group]
+        if len(rows):
+            yield y, rows, _color(rows["source"].iloc[0], rows["regime"].iloc[0])
+
+
 def draw_ablation_distribution(ax, a: pd.DataFrame, groups: list[str], rng) -> None:
     """Panel (a): per group, zero-ablation scores (box, dots) and our random ablation (hollow)."""
-    for y, group in enumerate(groups):
-        rows = a[a["group"] == group]
-        if not len(rows):
-            continue
-        color = _color(rows["source"].iloc[0], rows["regime"].iloc[0])
+    for y, rows, color in _group_rows(a, groups):
         zero = rows[rows["ablation"] == "zero"]["score"].to_numpy(float)
         _strip(ax, y, zero, color, rng)
         rand = rows[rows["ablation"] == "randomly_sampled"]["score"].to_numpy(float)
@@ -321,11 +325,7 @@ def draw_ablation_distribution(ax, a: pd.DataFrame, groups: list[str], rng) -> N
 
 def draw_gap_to_ideal(ax, b: pd.DataFrame, groups: list[str], rng) -> None:
     """Panel (b): mean gap to the ideal subnetwork score, split in its two parts; runs as dots."""
-    for y, group in enumerate(groups):
-        rows = b[b["group"] == group]
-        if not len(rows):
-            continue
-        color = _color(rows["source"].iloc[0], rows["regime"].iloc[0])
+    for y, rows, color in _group_rows(b, groups):
         other = rows["other_above_chance"].mean()
         missed = rows["target_below_ideal"].mean()
         ax.barh(y, other, height=0.55, color=color, alpha=0.45, zorder=2)
