@@ -36,7 +36,7 @@ browser: setup
 	$(PY) -m pytest tests/browser -m browser -p no:cacheprovider -s
 
 figures: setup
-	$(PY) -m sclib.figures --profile $(PROFILE)
+	$(PY) -m sclib.notebooks --profile $(PROFILE)
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

@@ -1,6 +1,6 @@
 """Where and with what a result was computed: device, torch, git revision.
 
-``sclib.experiments`` stamps every run row with ``provenance()``; ``sclib.plots.save_figure``
+``sclib.experiments.runner`` stamps every run row with ``provenance()``; ``sclib.plots.modularity.save_figure``
 writes it beside each figure, with a summary of the runs the figure rests on.
 """
 
@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import platform
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+from sclib.paths import ROOT
 
 
 def git_revision() -> str:

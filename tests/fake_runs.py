@@ -1,4 +1,4 @@
-"""Helpers for tests that need synthetic ``sclib.experiments.run_cell`` rows."""
+"""Helpers for tests that need synthetic ``sclib.experiments.runner.run_cell`` rows."""
 
 from __future__ import annotations
 

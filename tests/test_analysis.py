@@ -1,4 +1,4 @@
-"""sclib.analysis: overlap, kept fractions, the decomposition grade, cluster bootstrap."""
+"""sclib.stats.analysis: overlap, kept fractions, the decomposition grade, cluster bootstrap."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from sclib.analysis import (
+from sclib.experiments.cache import Cache
+from sclib.experiments.runner import PROFILES, Cell
+from sclib.masks import add_masks
+from sclib.stats.analysis import (
     ablation_distribution,
     bootstrap_ci,
     decomposition_grade,
@@ -26,10 +29,7 @@ from sclib.analysis import (
     overlap_for_base,
     overlap_table,
 )
-from sclib.cache import Cache
-from sclib.experiments import PROFILES, Cell
-from sclib.masks import add_masks
-from sclib.reference import paper_runs
+from sclib.stats.reference import paper_runs
 
 
 def _mask(bits: str) -> torch.Tensor:
@@ -351,7 +351,7 @@ def test_overlap_table_pairs_cells_and_compares_shared_layers(monkeypatch):
         row = {"base_model_id": "b0", "masked_stages": region, "profile": "tiny"}
         return None, masks[cell.subroutine, cell.mask_seed], row
 
-    monkeypatch.setattr("sclib.analysis.load_cell", fake_load_cell)
+    monkeypatch.setattr("sclib.stats.analysis.load_cell", fake_load_cell)
     cell_list = [CELL, replace(CELL, mask_seed=1), replace(CELL, subroutine="verb")]
     seeds = overlap_table(cell_list, TINY, across="mask_seeds")
     assert seeds["comparison"].unique().tolist() == ["mask_seeds"]

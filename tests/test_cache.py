@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from sclib.cache import Cache, config_key
+from sclib.experiments.cache import Cache, config_key
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from sclib.cache import Cache
-from sclib.experiments import (
+from sclib.experiments.cache import Cache
+from sclib.experiments.runner import (
     PROFILES,
     ROOT,
     Cell,
@@ -150,8 +150,8 @@ def test_cached_runs_and_load_cell(cache, row):
     ("language", "bert_small", "anaphora", "pronoun"),
 ])  # fmt: skip
 def test_self_pretrained_regime_pretrains_once_then_fine_tunes(tmp_path, domain, arch, task, sub):
-    from sclib.pretrain_language import MLMConfig
-    from sclib.pretrain_vision import SimCLRConfig
+    from sclib.pretrain.mlm import MLMConfig
+    from sclib.pretrain.simclr import SimCLRConfig
 
     profile = replace(
         tiny_profile(PROFILES[(domain, "quick")]),

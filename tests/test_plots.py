@@ -1,4 +1,4 @@
-"""sclib.plots on small synthetic tables of run_cell rows, beside the paper's runs."""
+"""sclib.plots.modularity on small synthetic tables of run_cell rows, beside the paper's runs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from fake_runs import OTHER, run_identity
 
-from sclib.plots import (
+from sclib.plots.modularity import (
     FULL_LABEL,
     PAPER_LABEL,
     base_model_table,
@@ -21,7 +21,7 @@ from sclib.plots import (
     summary_table,
     verdicts,
 )
-from sclib.reference import paper_runs
+from sclib.stats.reference import paper_runs
 
 
 def fake_row(

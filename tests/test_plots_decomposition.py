@@ -1,4 +1,4 @@
-"""sclib.plots_decomposition on synthetic run rows and hand-made masks (no training)."""
+"""sclib.plots.decomposition on synthetic run rows and hand-made masks (no training)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import pytest
 import torch
 from fake_runs import run_identity
 
-import sclib.plots_decomposition as pdc
-from sclib.analysis import mask_overlap
-from sclib.experiments import Cell
-from sclib.plots import save_figure
-from sclib.reference import paper_runs
+import sclib.plots.decomposition as pdc
+from sclib.experiments.runner import Cell
+from sclib.plots.modularity import save_figure
+from sclib.stats.analysis import mask_overlap
+from sclib.stats.reference import paper_runs
 
 TASKS = {"vision": ("inside_contact", "resnet"), "language": ("sv_agreement", "minilm")}
 SUBS = {"vision": ("inside", "contact"), "language": ("subject", "verb")}

@@ -1,4 +1,4 @@
-"""sclib.plots_pretraining on small synthetic tables of run_cell rows, beside the paper's runs."""
+"""sclib.plots.pretraining on small synthetic tables of run_cell rows, beside the paper's runs."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from fake_runs import run_identity
 
-from sclib.plots import PAPER_LABEL, save_figure
-from sclib.plots_pretraining import (
+from sclib.plots.modularity import PAPER_LABEL, save_figure
+from sclib.plots.pretraining import (
     PAPER_ALL,
     PAPER_SAME,
     cell_table,
@@ -23,8 +23,8 @@ from sclib.plots_pretraining import (
     regime_runs,
     regime_table,
 )
-from sclib.reference import paper_runs
-from sclib.stats import fraction_significant
+from sclib.stats.reference import paper_runs
+from sclib.stats.scores import fraction_significant
 
 PRETRAINING = {"resnet": "simclr", "minilm": "minilm"}
 OURS = "ours (quick profile)"
@@ -224,7 +224,7 @@ def test_regime_runs_rejects_empty(paper):
 def test_describe_regimes_names_skipped_pretraining():
     from dataclasses import replace
 
-    from sclib.experiments import REGIMES, cells, get_profile
+    from sclib.experiments.runner import REGIMES, cells, get_profile
 
     profile = replace(get_profile("vision", "quick"), simclr=None)
     text = describe_regimes(profile, cells(profile, regimes=REGIMES))

@@ -10,8 +10,8 @@ import torch
 
 from sclib.models.language import build_language_embedder
 from sclib.models.vision import build_vision_embedder
-from sclib.pretrain_language import MLMConfig, mask_tokens, mlm_corpus, pretrain_mlm
-from sclib.pretrain_vision import (
+from sclib.pretrain.mlm import MLMConfig, mask_tokens, mlm_corpus, pretrain_mlm
+from sclib.pretrain.simclr import (
     Augmentation,
     SimCLRConfig,
     nt_xent,

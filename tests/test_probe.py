@@ -1,4 +1,4 @@
-"""sclib.probe on a hand-made model whose answer is known."""
+"""sclib.experiments.probe on a hand-made model whose answer is known."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+from sclib.experiments.probe import CONDITIONS, _condition, odd_signal
 from sclib.masks import add_masks
 from sclib.models.head import OddOneOut
-from sclib.probe import CONDITIONS, _condition, odd_signal
 from sclib.tasks.base import ProblemSet
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sclib.stats import ablation_score, subnetwork_score
+from sclib.stats.scores import ablation_score, subnetwork_score
 
 
 @pytest.mark.parametrize("score", [subnetwork_score, ablation_score])

@@ -8,8 +8,8 @@ import pytest
 import statsmodels.formula.api as smf
 from scipy import stats as st
 
-from sclib.reference import paper_runs
-from sclib.stats import (
+from sclib.stats.reference import paper_runs
+from sclib.stats.scores import (
     ablation_score,
     ablation_test,
     cell_interactions,

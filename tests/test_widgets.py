@@ -7,11 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from sclib.cache import Cache
-from sclib.experiments import PROFILES, Cell
-from sclib.masks import ABLATION_MODES
-from sclib.tasks import get_task
-from sclib.widgets import (
+from sclib.experiments.cache import Cache
+from sclib.experiments.runner import PROFILES, Cell
+from sclib.lab.explorer import (
     MODES,
     Explorer,
     Subject,
@@ -22,6 +20,8 @@ from sclib.widgets import (
     run_label,
     train_toy,
 )
+from sclib.masks import ABLATION_MODES
+from sclib.tasks import get_task
 
 TINY = ToyConfig(n_train=400, epochs=6, n_mask=400, mask_epochs=4)
 FAKE_RUNS = pd.DataFrame(

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sclib.paths import CACHE_DIR
 from sclib.tasks.base import ProblemSet, Task, parse_kind
 from sclib.tasks.shapes import Shape, dilate, overlap_counts, paint, pick, place, random_shape
 
@@ -53,7 +54,7 @@ LAYOUTS: dict[str, dict[str, Any]] = {
     "number_contact": {"big": (4.0, 7.0), "gap": 3, "counts": (2, 5)},
 }
 GENERATOR_VERSION = 1  # bump when the images change: it is part of the cache key
-DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[2] / "data" / "cache"
+DEFAULT_CACHE_DIR = CACHE_DIR
 _MAX_TRIES = 500
 
 Placed = list[tuple[Shape, tuple[int, int]]]

@@ -1,8 +1,8 @@
 """Figures and the tables behind them, from tidy results tables; nothing here trains.
 
 Used by ``notebooks/02_modularity_across_architectures.ipynb``. ``ours`` is a table of
-``sclib.experiments.run_cell`` rows (``run_grid``), ``paper`` the paper's runs in the same
-vocabulary (``sclib.reference.paper_runs()``). Our profiles use other models than the paper
+``sclib.experiments.runner.run_cell`` rows (``run_grid``), ``paper`` the paper's runs in the same
+vocabulary (``sclib.stats.reference.paper_runs()``). Our profiles use other models than the paper
 (a small ResNet, MiniLM), so runs are matched to the paper's by domain, task, subroutine
 (and number variant), never by architecture, and every architecture is labelled by name.
 
@@ -255,7 +255,7 @@ def modularity_figure(
 
     Args:
         ours: ``run_grid`` rows.
-        paper: ``sclib.reference.paper_runs()``.
+        paper: ``sclib.stats.reference.paper_runs()``.
         full: committed full-profile rows (``data/results/``), drawn as ``FULL_LABEL``.
         pool_variants: pool singular and plural, as the paper's language figures do.
         seed: the horizontal jitter of the dots.

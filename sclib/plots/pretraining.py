@@ -2,8 +2,8 @@
 
 Used by ``notebooks/03_pretrained_vs_random.ipynb`` (the paper's second message: pretrained
 models produce modular subnetworks more reliably). ``ours`` is a table of
-``sclib.experiments.run_cell`` rows, ``paper`` the paper's runs
-(``sclib.reference.paper_runs()``). A *cell* is source x domain x regime x task x
+``sclib.experiments.runner.run_cell`` rows, ``paper`` the paper's runs
+(``sclib.stats.reference.paper_runs()``). A *cell* is source x domain x regime x task x
 subroutine x variant x architecture; its runs are the mask and base seeds. Nothing here
 trains.
 
@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from sclib.plots import (
+from sclib.plots.modularity import (
     DOMAINS,
     PAPER_LABEL,
     SCORES,
@@ -39,10 +39,10 @@ from sclib.plots import (
     as_bool,
     legend_below,
 )
-from sclib.stats import CELL, cell_interactions, cell_tests
+from sclib.stats.scores import CELL, cell_interactions, cell_tests
 
-REGIMES = ("scratch", "pretrained", "untrained")  # as sclib.experiments.REGIMES; no "pruned"
-# a cell: what its runs share; the last four are sclib.stats.CELL
+REGIMES = ("scratch", "pretrained", "untrained")  # as sclib.experiments.runner.REGIMES; no "pruned"
+# a cell: what its runs share; the last four are sclib.stats.scores.CELL
 CELL_KEYS = ["source", "domain", "regime", "pretraining", *CELL]
 LINE_KEYS = ["source", "task", "subroutine", "variant", "architecture"]  # a line in the figure
 MATCH_KEYS = ["domain", "task", "subroutine", "variant"]
@@ -95,7 +95,7 @@ def cell_table(ours: pd.DataFrame, paper: pd.DataFrame, alpha: float = 0.05) -> 
     Columns: ``n_runs`` (drawn), ``n_excluded``, ``n_base_models``; mean
     ``subnetwork_score``, ``ablation_score``, ``sampled_ablation_score`` (ours only) and
     ``kept_fraction`` over the drawn runs; the one-sided test that the ablation score is
-    below 0 (``sclib.stats.ablation_test``: ``se``, ``z``, ``p_value``), ``significant``
+    below 0 (``sclib.stats.scores.ablation_test``: ``se``, ``z``, ``p_value``), ``significant``
     (p < ``alpha``), ``untestable`` (runs drawn but no p-value: fewer than 2 base models),
     and ``matched`` (see ``regime_runs``).
     """
@@ -159,7 +159,7 @@ def regime_table(cells: pd.DataFrame) -> pd.DataFrame:
     Groups: each of our sources, the paper's cells matched to ours (``PAPER_SAME``) and all
     the paper's cells of the domain (``PAPER_ALL``). Cells with no run drawn are left out.
     Every cell weighs the same. ``fraction`` = ``n_significant`` / ``n_cells``; untestable
-    cells count as not significant (as in ``sclib.stats.fraction_significant``).
+    cells count as not significant (as in ``sclib.stats.scores.fraction_significant``).
     """
     ours = cells[cells["source"] != "paper"]
     paper = cells[cells["source"] == "paper"]
@@ -189,7 +189,7 @@ def regime_table(cells: pd.DataFrame) -> pd.DataFrame:
 def interaction_table(
     ours: pd.DataFrame, paper: pd.DataFrame, levels: tuple[str, str] = ("scratch", "pretrained")
 ) -> pd.DataFrame:
-    """``sclib.stats.cell_interactions`` for ours and the paper's matched cells, one row per cell.
+    """``sclib.stats.scores.cell_interactions`` for ours and the paper's matched cells, one row per cell.
 
     ``coef`` is the mean ablation score of ``levels[1]`` minus that of ``levels[0]`` (negative:
     ``levels[1]`` more modular), two-sided. Only cells run at both levels appear; an empty
@@ -450,10 +450,10 @@ def _size(source: str) -> str:
 def describe_regimes(profile: Any, cell_list: list) -> str:
     """Which regimes run per architecture, and what "pretrained" means for each.
 
-    ``cell_list``: ``sclib.experiments.cells(profile, regimes=...)``, which leaves out the
+    ``cell_list``: ``sclib.experiments.runner.cells(profile, regimes=...)``, which leaves out the
     pretrained cells the profile cannot pretrain; those are named here with the reason.
     """
-    from sclib.experiments import PRETRAINING
+    from sclib.experiments.runner import PRETRAINING
 
     lines = [f"{profile.domain}/{profile.name}: regimes per architecture"]
     for arch in dict.fromkeys(c.architecture for c in cell_list) or profile.architectures:

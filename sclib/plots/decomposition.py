@@ -1,7 +1,7 @@
 """The imperfect-decomposition figure and the tables behind it; nothing here trains.
 
 Used by ``notebooks/04_imperfect_decomposition.ipynb`` (../PAPER.md, "Headline numbers",
-message 3). Five panels, each from one function of ``sclib.analysis``:
+message 3). Five panels, each from one function of ``sclib.stats.analysis``:
 
 - (a) ablation scores of every run, ours beside the paper's (``ablation_distribution``);
 - (b) how far subnetworks are from the ideal score of 0.75, split into what they keep on the
@@ -11,9 +11,9 @@ message 3). Five panels, each from one function of ``sclib.analysis``:
 - (d) kept fraction per layer, one line per subroutine (``kept_by_layer``);
 - (e) a decomposition grade per cell with a cluster-bootstrap interval (``graded_summary``).
 
-``ours`` is a table of ``run_grid`` rows; ``paper`` is ``sclib.reference.paper_runs()``. The
+``ours`` is a table of ``run_grid`` rows; ``paper`` is ``sclib.stats.reference.paper_runs()``. The
 paper's runs are matched to ours by domain, task, subroutine and number variant (never by
-architecture: our models are other, smaller ones), as in ``sclib.plots``.
+architecture: our models are other, smaller ones), as in ``sclib.plots.modularity``.
 
 >>> region_key("stage3") < region_key("stage4") < region_key("mlp")
 True
@@ -32,17 +32,23 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from sclib.analysis import (
+from sclib.experiments.cache import Cache
+from sclib.experiments.runner import REGIMES, Cell, Profile, load_cell
+from sclib.models import ARCHITECTURES
+from sclib.plots.modularity import (
+    PAPER_LABEL,
+    PRETRAINING_LABELS,
+    TASK_LABELS,
+    architecture_label,
+    as_bool,
+)
+from sclib.stats.analysis import (
     ablation_distribution,
     gap_to_ideal,
     graded_summary,
     kept_by_layer,
     overlap_by_region,
 )
-from sclib.cache import Cache
-from sclib.experiments import REGIMES, Cell, Profile, load_cell
-from sclib.models import ARCHITECTURES
-from sclib.plots import PAPER_LABEL, PRETRAINING_LABELS, TASK_LABELS, architecture_label, as_bool
 
 # ../PAPER.md, "Headline numbers", message 3, quoted: "partial overlap of subroutine masks:
 # IoU ~0.03-0.12 in conv layers, 0.24-0.32 in the MLP". The PAPER's numbers, not ours, drawn
@@ -108,7 +114,7 @@ def kept_table(
 ) -> pd.DataFrame:
     """``kept_by_layer`` of each cell's selected mask, with the run's identifiers in front.
 
-    Masks are loaded with ``sclib.experiments.load_cell`` (a cell not cached yet is run).
+    Masks are loaded with ``sclib.experiments.runner.load_cell`` (a cell not cached yet is run).
     """
     ids = ("domain", "task", "variant", "architecture", "regime", "subroutine")
     ids += ("base_seed", "mask_seed", "base_model_id", "masked_stages", "profile")
@@ -155,7 +161,7 @@ def decomposition_tables(
 
     Args:
         ours: ``run_grid`` rows (every regime and seed).
-        paper: ``sclib.reference.paper_runs()`` (or None); matched by :func:`matched_paper`.
+        paper: ``sclib.stats.reference.paper_runs()`` (or None); matched by :func:`matched_paper`.
         overlap: per-layer ``overlap_table(..., across="subroutines")`` rows.
         kept: :func:`kept_table` rows.
         n_boot, seed: the cluster bootstrap of panel (e).

@@ -117,7 +117,7 @@ def long_format(
     """The paper's long format: one row per run x test set.
 
     Args:
-        rows: a tidy table, one row per run (ours or ``sclib.reference.paper_runs()``),
+        rows: a tidy table, one row per run (ours or ``sclib.stats.reference.paper_runs()``),
             with ``<prefix>_target``, ``<prefix>_other`` and ``base_model_id``.
         prefix: which accuracies: ``"zero_abl_acc"`` (zero ablation), ``"rand_abl_acc"``,
             ``"sampled_abl_acc"``, ``"complement_abl_acc"``, or ``"sub_acc"`` (the

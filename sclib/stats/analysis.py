@@ -3,9 +3,9 @@
 Used by ``notebooks/04_imperfect_decomposition.ipynb`` (../PAPER.md, "Headline numbers",
 message 3: cells near 0, subnetworks above chance on the other subroutine, partial overlap
 of the two subroutines' masks). Everything here reads results tables (``run_cell`` rows,
-``sclib.reference.paper_runs()``) or kept masks (``MaskSet.kept()``); nothing trains,
+``sclib.stats.reference.paper_runs()``) or kept masks (``MaskSet.kept()``); nothing trains,
 except that :func:`overlap_for_base` runs a cell that is not in the cache yet, as
-``sclib.experiments.load_cell`` does.
+``sclib.experiments.runner.load_cell`` does.
 
 Overlap is the per-layer intersection over union |A & B| / |A | B| (``sclib.masks.iou``),
 always per layer and never pooled before dividing; a pooled figure per region is the
@@ -30,10 +30,10 @@ import numpy as np
 import pandas as pd
 from torch import Tensor
 
-from sclib.cache import Cache
-from sclib.experiments import SCORE_COLUMNS, Cell, Profile, load_cell
+from sclib.experiments.cache import Cache
+from sclib.experiments.runner import SCORE_COLUMNS, Cell, Profile, load_cell
 from sclib.masks import MaskSet, iou
-from sclib.stats import CHANCE
+from sclib.stats.scores import CHANCE
 
 # identifier columns carried into per-run tables, where a table has them
 ID_COLUMNS = (
@@ -331,7 +331,7 @@ def overlap_for_base(
     The cells must name the same base model (task, architecture, regime, variant, base
     seed) and differ in subroutine (the paper's overlap) and/or mask seed (how much two
     masks for one subroutine share: the reference to read cross-subroutine overlap
-    against). Masks are loaded with ``sclib.experiments.load_cell`` (a cell not cached yet
+    against). Masks are loaded with ``sclib.experiments.runner.load_cell`` (a cell not cached yet
     is run). If the two selected masks cover different regions, only the layers both mask
     are compared, with a warning.
 
@@ -357,7 +357,7 @@ def overlap_table(
     """:func:`overlap_for_base` for every pair in a list of cells, as one table.
 
     Args:
-        cell_list: e.g. ``sclib.experiments.cells(profile)``.
+        cell_list: e.g. ``sclib.experiments.runner.cells(profile)``.
         across: ``"subroutines"`` pairs the cells of one base model and mask seed that differ
             in subroutine; ``"mask_seeds"`` pairs those of one base model and subroutine that
             differ in mask seed.
@@ -633,7 +633,7 @@ def ablation_distribution(
     Args:
         ours: our run rows (``source`` "sclib" becomes "ours (<profile> profile)"; a label a
             caller already set is kept).
-        paper: ``sclib.reference.paper_runs()`` (``source`` "paper"), or None.
+        paper: ``sclib.stats.reference.paper_runs()`` (``source`` "paper"), or None.
         ablations: ablation modes (``sclib.masks.ABLATION_MODES``); a table without a mode's
             score column (the paper has only zero and random_reinit) contributes no rows.
         drop_excluded: leave out runs on base models marked ``excluded``.

@@ -29,7 +29,9 @@ from typing import Any
 
 import torch
 
-DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "data" / "cache"
+from sclib.paths import CACHE_DIR
+
+DEFAULT_ROOT = CACHE_DIR
 
 
 def _plain(obj: Any) -> Any:

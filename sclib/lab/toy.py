@@ -2,7 +2,7 @@
 
 A tiny MLP on the toy task of ``00_quickstart`` (``sclib.tasks.toy``), trained in
 seconds on one thread, with one mask per subroutine, and helpers that check a student's
-prediction against a measurement. ``sclib.widgets`` re-exports everything here.
+prediction against a measurement. ``sclib.lab.explorer`` re-exports everything here.
 """
 
 from __future__ import annotations

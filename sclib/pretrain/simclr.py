@@ -248,7 +248,7 @@ def cosine_adamw(
     warmup_steps: int = 0,
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW with a linear warm-up over ``warmup_steps``, then cosine decay to
-    ``lr * min_lr_ratio`` at ``total_steps`` (``sclib.pretrain_language`` uses it too)."""
+    ``lr * min_lr_ratio`` at ``total_steps`` (``sclib.pretrain.mlm`` uses it too)."""
 
     def factor(step: int) -> float:
         if step < warmup_steps:

@@ -4,7 +4,7 @@ A *cell* names what is measured: a task, an architecture, a regime (``scratch``,
 ``pretrained``, ``untrained``), a subroutine, a base seed and a mask seed (and, for
 language, the number variant). A *profile* says how big everything is: ``quick`` for a
 2-core CPU and a classroom, ``full`` for the paper's sizes on a GPU. The measurements
-behind each quick setting are noted beside it. ``sclib.experiments`` runs them.
+behind each quick setting are noted beside it. ``sclib.experiments.runner`` runs them.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sclib.models import PRETRAINED
-from sclib.pretrain_language import MLMConfig
-from sclib.pretrain_vision import SimCLRConfig
+from sclib.pretrain.mlm import MLMConfig
+from sclib.pretrain.simclr import SimCLRConfig
 from sclib.tasks import get_task
 from sclib.train import BaseTrainConfig, MaskTrainConfig
 
@@ -69,7 +69,7 @@ class Profile:
         base, mask: training configs; the mask's lr and lambda come from the grid.
         inits, lrs, regions, lambdas: the mask grid (the paper's: inits {0.1, 0.05, 0,
             -0.05}, lrs {1e-2, 1e-4}, three regions, lambda per model size); the lambdas
-            are searched as a ladder, largest first (``sclib.experiments.search_grid``).
+            are searched as a ladder, largest first (``sclib.experiments.runner.search_grid``).
         selection_threshold: validation mask-task accuracy a grid point must reach.
         exclusion_threshold: base models below this compositional test accuracy are
             reported and excluded (the paper excluded one at 0.756 when the rest were

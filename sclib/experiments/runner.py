@@ -1,12 +1,12 @@
 """Experiments: one cell -> base model -> mask -> evaluations -> one tidy row.
 
 What is measured (a ``Cell``) and how big (a ``Profile``, ``quick`` or ``full``) are
-defined in ``sclib.profiles``; the names are importable from here as well.
+defined in ``sclib.experiments.profiles``; the names are importable from here as well.
 
 ``run_cell`` trains (or loads) the base model, searches the profile's mask grid on the
 subroutine set (below), selects one mask on the validation split, and evaluates the
 subnetwork, the zero-ablated model and three random ablations on both "+/-" test sets.
-Everything expensive is cached on disk under its full configuration (``sclib.cache``), so
+Everything expensive is cached on disk under its full configuration (``sclib.experiments.cache``), so
 a rerun or an interrupted run repeats no finished work.
 
 Mask search and selection (the paper's rule picks hyperparameters on the very ablation
@@ -27,18 +27,13 @@ import dataclasses
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
 
-from sclib.cache import Cache, config_key
-from sclib.masks import ABLATION_MODES, ablated, add_masks
-from sclib.models import ARCHITECTURES, build_model, mask_region
-from sclib.pretrain_language import mlm_corpus, pretrain_mlm
-from sclib.pretrain_vision import pretrain_simclr, task_images
-from sclib.profiles import (
+from sclib.experiments.cache import Cache, config_key
+from sclib.experiments.profiles import (
     PRETRAINING,
     PROFILES,
     REGIMES,
@@ -49,8 +44,13 @@ from sclib.profiles import (
     get_profile,
     tiny_profile,
 )
+from sclib.masks import ABLATION_MODES, ablated, add_masks
+from sclib.models import ARCHITECTURES, build_model, mask_region
+from sclib.paths import ROOT  # noqa: F401  (notebooks 02-04 read it from here until #11's cleanup)
+from sclib.pretrain.mlm import mlm_corpus, pretrain_mlm
+from sclib.pretrain.simclr import pretrain_simclr, task_images
 from sclib.provenance import provenance
-from sclib.stats import ablation_score, subnetwork_score
+from sclib.stats.scores import ablation_score, subnetwork_score
 from sclib.tasks import get_task
 from sclib.train import evaluate, train_base, train_mask
 
@@ -61,7 +61,6 @@ __all__ = [  # the profiles' names too, so notebooks need one import
     "load_cell",
 ]  # fmt: skip
 
-ROOT = Path(__file__).resolve().parents[1]
 # ablation mode -> the column prefix the paper's results use (rand_ = random re-init)
 ABLATION_COLUMNS = {
     "zero": "zero_abl",

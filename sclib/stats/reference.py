@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "data" / "reference"
+from sclib.paths import REFERENCE_DIR
 
 TASK_NAMES = {
     "Inside-Contact": "inside_contact",

@@ -6,7 +6,7 @@ notebooks write their figures and the data behind them to ``figures/``. Finished
 cached on disk (``data/cache/``), so an interrupted ``make figures`` resumes where it
 stopped.
 
-    python -m sclib.figures --profile quick [--only 02]
+    python -m sclib.notebooks --profile quick [--only 02]
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "notebooks"
+from sclib.paths import NOTEBOOKS_DIR, ROOT
+
+NOTEBOOKS = NOTEBOOKS_DIR
 BUILD = ROOT / "build" / "notebooks"
 PROFILES = ("quick", "full")
 

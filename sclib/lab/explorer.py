@@ -36,18 +36,15 @@ import pandas as pd
 import torch
 from torch import nn
 
-from sclib.cache import Cache, config_key
-from sclib.experiments import (
+from sclib.experiments.cache import Cache, config_key
+from sclib.experiments.runner import (
     Cell,
     Profile,
     get_profile,
     load_cell,
     task_for,
 )
-from sclib.masks import ABLATION_MODES, MaskSet, ablated
-from sclib.stats import CHANCE, ablation_score, subnetwork_score
-from sclib.tasks.base import ProblemSet, Task
-from sclib.toylab import (  # noqa: F401  (re-exported: the notebooks import them from here)
+from sclib.lab.toy import (  # noqa: F401  (re-exported: the notebooks import them from here)
     LEVELS,
     ToyConfig,
     ToyRun,
@@ -57,6 +54,9 @@ from sclib.toylab import (  # noqa: F401  (re-exported: the notebooks import the
     train_toy,
     train_toy_mask,
 )
+from sclib.masks import ABLATION_MODES, MaskSet, ablated
+from sclib.stats.scores import CHANCE, ablation_score, subnetwork_score
+from sclib.tasks.base import ProblemSet, Task
 from sclib.train import predict
 
 MODES = ("none", *ABLATION_MODES)  # what the ablation dropdown offers; "none" = full model
@@ -74,7 +74,7 @@ MODE_LABELS = {
 }
 
 
-# ------------------------------------------------------------------------ the toy fallback: sclib.toylab
+# ------------------------------------------------------------------------ the toy fallback: sclib.lab.toy
 
 
 def lambda_sweep(
@@ -111,7 +111,7 @@ class _ReadOnlyCache(Cache):
         if payload is None:
             raise LookupError(
                 f"a {kind[:-1].replace('_', ' ')} of this run is not in the cache "
-                f"{self.root}; `make figures` (or sclib.experiments.run_cell) computes it"
+                f"{self.root}; `make figures` (or sclib.experiments.runner.run_cell) computes it"
             )
         return payload
 
@@ -130,7 +130,7 @@ def _dataclass_in(hint: Any) -> type | None:
 
 
 def _unplain(obj: Any, cls: type | None = None) -> Any:
-    """Undo ``sclib.cache``'s plain form: lists back to tuples, dataclasses back from
+    """Undo ``sclib.experiments.cache``'s plain form: lists back to tuples, dataclasses back from
     ``__type__`` (nested ones, which the plain form leaves untyped, from type hints)."""
     if isinstance(obj, list):
         return tuple(_unplain(v) for v in obj)
@@ -146,7 +146,7 @@ def _unplain(obj: Any, cls: type | None = None) -> Any:
 
 
 def _is_current(profile: Profile) -> bool:
-    """Whether ``profile`` is the profile of that name as ``sclib.experiments`` defines it now."""
+    """Whether ``profile`` is the profile of that name as ``sclib.experiments.runner`` defines it now."""
     try:
         return get_profile(profile.domain, profile.name) == profile
     except ValueError:
@@ -154,7 +154,7 @@ def _is_current(profile: Profile) -> bool:
 
 
 def cached_choices(cache: Cache | None = None) -> pd.DataFrame:
-    """The run rows stored in the cache (as ``sclib.experiments.cached_runs``), each with
+    """The run rows stored in the cache (as ``sclib.experiments.runner.cached_runs``), each with
     ``profile_config``, the exact ``Profile`` it was run with (read from the cache entry,
     so a run of an older profile definition still loads), ``current`` (whether that is the
     profile's definition now) and ``run_id``. Entries written by an older sclib whose
@@ -492,7 +492,7 @@ class Explorer:
         }
 
     def scores(self, mode: str = "zero") -> dict[str, float]:
-        """``subnetwork_score`` and the ``ablation_score`` of ``mode`` (``sclib.stats``)."""
+        """``subnetwork_score`` and the ``ablation_score`` of ``mode`` (``sclib.stats.scores``)."""
         target, other = self.accuracies("subnetwork").values()
         abl_target, abl_other = self.accuracies(mode).values()
         return {

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sclib.pretrain_vision import cosine_adamw, run_pretraining
+from sclib.pretrain.simclr import cosine_adamw, run_pretraining
 from sclib.tasks.language import NUMBERS, SUBROUTINES, LanguageTask
 from sclib.train import _check_common, _mode, _seeded, resolve_device
 
