@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from sclib.experiments.cache import Cache
+from sclib.experiments.collect import overlap_for_base, overlap_table
 from sclib.experiments.runner import PROFILES, Cell
 from sclib.masks import add_masks
 from sclib.stats.analysis import (
@@ -26,8 +27,6 @@ from sclib.stats.analysis import (
     layer_region,
     mask_overlap,
     overlap_by_region,
-    overlap_for_base,
-    overlap_table,
 )
 from sclib.stats.reference import paper_runs
 
@@ -351,7 +350,7 @@ def test_overlap_table_pairs_cells_and_compares_shared_layers(monkeypatch):
         row = {"base_model_id": "b0", "masked_stages": region, "profile": "tiny"}
         return None, masks[cell.subroutine, cell.mask_seed], row
 
-    monkeypatch.setattr("sclib.stats.analysis.load_cell", fake_load_cell)
+    monkeypatch.setattr("sclib.experiments.collect.load_cell", fake_load_cell)
     cell_list = [CELL, replace(CELL, mask_seed=1), replace(CELL, subroutine="verb")]
     seeds = overlap_table(cell_list, TINY, across="mask_seeds")
     assert seeds["comparison"].unique().tolist() == ["mask_seeds"]

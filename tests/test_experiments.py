@@ -8,16 +8,15 @@ import pandas as pd
 import pytest
 
 from sclib.experiments.cache import Cache
+from sclib.experiments.collect import cached_runs, load_cell
 from sclib.experiments.runner import (
     PROFILES,
     ROOT,
     Cell,
     MaskSetting,
-    cached_runs,
     cells,
     get_profile,
     iter_grid,
-    load_cell,
     run_cell,
     search_grid,
     select_setting,

@@ -13,6 +13,7 @@ import pytest
 import torch
 from fake_runs import run_identity
 
+import sclib.experiments.collect as collect
 import sclib.plots.decomposition as pdc
 from sclib.experiments.runner import Cell
 from sclib.plots.modularity import save_figure
@@ -139,8 +140,8 @@ def kept(ours, monkeypatch) -> pd.DataFrame:
         row = by_cell[cell]._asdict() | {"masked_stages": "stage3+"}
         return None, hand_masks(row["domain"], cell.subroutine, cell.regime), row
 
-    monkeypatch.setattr(pdc, "load_cell", fake_load)
-    return pdc.kept_table(pdc.included_cells(ours), "quick")
+    monkeypatch.setattr(collect, "load_cell", fake_load)
+    return collect.kept_table(pdc.included_cells(ours), "quick")
 
 
 @pytest.fixture

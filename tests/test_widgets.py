@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from sclib.experiments.cache import Cache
+from sclib.experiments.collect import cached_choices
 from sclib.experiments.runner import PROFILES, Cell
 from sclib.lab.explorer import (
     MODES,
@@ -15,7 +16,6 @@ from sclib.lab.explorer import (
     Subject,
     ToyConfig,
     _png,
-    cached_choices,
     lambda_sweep,
     run_label,
     train_toy,

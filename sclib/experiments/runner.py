@@ -30,7 +30,6 @@ from dataclasses import replace
 from typing import Any
 
 import pandas as pd
-import torch
 
 from sclib.experiments.cache import Cache, config_key
 from sclib.experiments.profiles import (
@@ -57,8 +56,7 @@ from sclib.train import evaluate, train_base, train_mask
 __all__ = [  # the profiles' names too, so notebooks need one import
     "PRETRAINING", "PROFILES", "REGIMES", "Cell", "MaskSetting", "Profile", "cells",
     "get_profile", "tiny_profile", "check_cell", "task_for", "base_model", "trained_mask",
-    "search_grid", "select_setting", "run_cell", "iter_grid", "run_grid", "cached_runs",
-    "load_cell",
+    "search_grid", "select_setting", "run_cell", "iter_grid", "run_grid",
 ]  # fmt: skip
 
 # ablation mode -> the column prefix the paper's results use (rand_ = random re-init)
@@ -528,35 +526,3 @@ def run_grid(
 ) -> pd.DataFrame:
     """Run cells and return their rows as one tidy table (one row per run)."""
     return pd.DataFrame(list(iter_grid(cell_list, profile, cache, progress)))
-
-
-def cached_runs(cache: Cache | None = None) -> pd.DataFrame:
-    """Every run row stored in the cache (any profile), one row per run; empty if none."""
-    cache = cache if cache is not None else Cache()
-    if cache.root is None or not (cache.root / "runs").exists():
-        return pd.DataFrame()
-    rows = []
-    for entry in sorted((cache.root / "runs").iterdir()):
-        try:
-            rows.append(torch.load(entry / "payload.pt", weights_only=False))
-        except Exception:  # a partial entry: run_cell will recompute it
-            continue
-    return pd.DataFrame(rows)
-
-
-def load_cell(cell: Cell, profile: str | Profile = "quick", cache: Cache | None = None):
-    """The model with its selected, trained mask for a cell: ``(model, masks, row)``.
-
-    Runs the cell first if it is not cached yet (reads everything from the cache if it is).
-    The model is in eval mode with the binary mask on; use ``sclib.masks.ablated`` or
-    ``masks.disabled()`` on it.
-    """
-    profile = get_profile(ARCHITECTURES.get(cell.architecture, "vision"), profile)
-    cache = cache if cache is not None else Cache()
-    row = run_cell(cell, profile, cache, progress=False)
-    base, _ = base_model(cell, profile, cache, progress=False)
-    setting = MaskSetting(
-        row["mask_l0_init"], row["mask_lr"], row["masked_stages"], row["l0_lambda"]
-    )
-    model, masks, _ = trained_mask(cell, profile, setting, base, cache, progress=False)
-    return model.eval(), masks, row

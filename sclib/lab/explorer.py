@@ -22,9 +22,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import io
-import json
 import time
-import typing
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -36,12 +34,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from sclib.experiments.cache import Cache, config_key
+from sclib.experiments.cache import Cache
+from sclib.experiments.collect import ReadOnlyCache, cached_choices, load_cell
 from sclib.experiments.runner import (
     Cell,
     Profile,
     get_profile,
-    load_cell,
     task_for,
 )
 from sclib.lab.toy import (  # noqa: F401  (re-exported: the notebooks import them from here)
@@ -101,81 +99,6 @@ def lambda_sweep(
 
 
 # ------------------------------------------------------------------------ cached runs
-
-
-class _ReadOnlyCache(Cache):
-    """A cache that reads and never computes: a missing entry raises ``LookupError``."""
-
-    def get_or_compute(self, kind: str, config: Any, compute: Any) -> Any:
-        payload = self.load(kind, config)
-        if payload is None:
-            raise LookupError(
-                f"a {kind[:-1].replace('_', ' ')} of this run is not in the cache "
-                f"{self.root}; `make figures` (or sclib.experiments.runner.run_cell) computes it"
-            )
-        return payload
-
-    def save(self, kind: str, config: Any, payload: Any) -> None:
-        return None
-
-
-_TYPES = {"Cell": Cell, "Profile": Profile}  # the dataclasses a run's cache key holds
-
-
-def _dataclass_in(hint: Any) -> type | None:
-    """The dataclass a type hint names (``X``, ``X | None``), or None."""
-    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
-        return hint
-    return next((t for t in typing.get_args(hint) if _dataclass_in(t)), None)
-
-
-def _unplain(obj: Any, cls: type | None = None) -> Any:
-    """Undo ``sclib.experiments.cache``'s plain form: lists back to tuples, dataclasses back from
-    ``__type__`` (nested ones, which the plain form leaves untyped, from type hints)."""
-    if isinstance(obj, list):
-        return tuple(_unplain(v) for v in obj)
-    if not isinstance(obj, dict):
-        return obj
-    cls = _TYPES.get(obj.get("__type__"), cls)
-    if cls is None:
-        return {k: _unplain(v) for k, v in obj.items() if k != "__type__"}
-    hints = typing.get_type_hints(cls)
-    return cls(
-        **{k: _unplain(v, _dataclass_in(hints.get(k))) for k, v in obj.items() if k != "__type__"}
-    )
-
-
-def _is_current(profile: Profile) -> bool:
-    """Whether ``profile`` is the profile of that name as ``sclib.experiments.runner`` defines it now."""
-    try:
-        return get_profile(profile.domain, profile.name) == profile
-    except ValueError:
-        return False
-
-
-def cached_choices(cache: Cache | None = None) -> pd.DataFrame:
-    """The run rows stored in the cache (as ``sclib.experiments.runner.cached_runs``), each with
-    ``profile_config``, the exact ``Profile`` it was run with (read from the cache entry,
-    so a run of an older profile definition still loads), ``current`` (whether that is the
-    profile's definition now) and ``run_id``. Entries written by an older sclib whose
-    configuration no longer reads back to the same key are left out."""
-    cache = cache if cache is not None else Cache()
-    folder = cache.root / "runs" if cache.root is not None else None
-    rows = []
-    for entry in sorted(folder.iterdir()) if folder is not None and folder.exists() else []:
-        try:
-            config = json.loads((entry / "meta.json").read_text())["config"]
-            key = {"cell": _unplain(config["cell"]), "profile": _unplain(config["profile"])}
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # a partial entry, or one of a format this version cannot read
-        if config_key(key) != entry.name:
-            continue
-        row = cache.load("runs", key)
-        if row is not None:
-            profile = key["profile"]
-            extra = {"profile_config": profile, "current": _is_current(profile)}
-            rows.append({**row, **extra, "run_id": entry.name})
-    return pd.DataFrame(rows)
 
 
 def _choices(runs: pd.DataFrame) -> pd.DataFrame:
@@ -430,7 +353,7 @@ class Explorer:
         profile = choice.get("profile_config")
         if not isinstance(profile, Profile):
             profile = get_profile(str(choice["domain"]), str(choice["profile"]))
-        model, masks, row = load_cell(cell, profile, _ReadOnlyCache(self.cache.root))
+        model, masks, row = load_cell(cell, profile, ReadOnlyCache(self.cache.root))
         task = task_for(cell, profile)
         other = task.other(cell.subroutine)
         tests = {

@@ -22,7 +22,7 @@ True
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -32,8 +32,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from sclib.experiments.cache import Cache
-from sclib.experiments.runner import REGIMES, Cell, Profile, load_cell
+from sclib.experiments.profiles import Cell
 from sclib.models import ARCHITECTURES
 from sclib.plots.modularity import (
     PAPER_LABEL,
@@ -46,9 +45,9 @@ from sclib.stats.analysis import (
     ablation_distribution,
     gap_to_ideal,
     graded_summary,
-    kept_by_layer,
     overlap_by_region,
 )
+from sclib.stats.vocabulary import REGIMES
 
 # ../PAPER.md, "Headline numbers", message 3, quoted: "partial overlap of subroutine masks:
 # IoU ~0.03-0.12 in conv layers, 0.24-0.32 in the MLP". The PAPER's numbers, not ours, drawn
@@ -107,25 +106,6 @@ def included_cells(rows: pd.DataFrame) -> list[Cell]:
     fields = list(Cell.__dataclass_fields__)
     kept = rows[~as_bool(rows["excluded"])] if "excluded" in rows else rows
     return [Cell(**record) for record in kept[fields].to_dict("records")]  # Python ints
-
-
-def kept_table(
-    cell_list: Iterable[Cell], profile: str | Profile = "quick", cache: Cache | None = None
-) -> pd.DataFrame:
-    """``kept_by_layer`` of each cell's selected mask, with the run's identifiers in front.
-
-    Masks are loaded with ``sclib.experiments.runner.load_cell`` (a cell not cached yet is run).
-    """
-    ids = ("domain", "task", "variant", "architecture", "regime", "subroutine")
-    ids += ("base_seed", "mask_seed", "base_model_id", "masked_stages", "profile")
-    tables = []
-    for cell in cell_list:
-        _, masks, row = load_cell(cell, profile, cache)
-        table = kept_by_layer(masks)
-        for i, col in enumerate(ids):
-            table.insert(i, col, row[col])
-        tables.append(table)
-    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
 def _group(frame: pd.DataFrame) -> pd.Series:

@@ -22,18 +22,16 @@ from __future__ import annotations
 
 import itertools
 import re
-import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from torch import Tensor
 
-from sclib.experiments.cache import Cache
-from sclib.experiments.runner import SCORE_COLUMNS, Cell, Profile, load_cell
 from sclib.masks import MaskSet, iou
 from sclib.stats.scores import CHANCE
+from sclib.stats.vocabulary import SCORE_COLUMNS
 
 # identifier columns carried into per-run tables, where a table has them
 ID_COLUMNS = (
@@ -117,7 +115,7 @@ def layer_region(name: str) -> str:
     return ".".join(module[1:] if module[0] == "embedder" and len(module) > 1 else module)
 
 
-def _as_kept(kept: Mapping[str, Tensor] | MaskSet) -> dict[str, Tensor]:
+def as_kept(kept: Mapping[str, Tensor] | MaskSet) -> dict[str, Tensor]:
     return kept.kept() if isinstance(kept, MaskSet) else dict(kept)
 
 
@@ -143,7 +141,7 @@ def kept_by_layer(kept: Mapping[str, Tensor] | MaskSet) -> pd.DataFrame:
             "kept": int(k.sum()),
             "fraction": float(k.float().mean()) if k.numel() else float("nan"),
         }
-        for i, (name, k) in enumerate(_as_kept(kept).items())
+        for i, (name, k) in enumerate(as_kept(kept).items())
     ]
     return pd.DataFrame(rows, columns=["position", "layer", "region", "size", "kept", "fraction"])
 
@@ -195,7 +193,7 @@ def mask_overlap(
         ``random_iou_high``, ``expected_iou`` (:func:`expected_random_iou`) and
         ``iou_over_random`` (``iou / random_iou_mean``).
     """
-    kept_a, kept_b = _as_kept(kept_a), _as_kept(kept_b)
+    kept_a, kept_b = as_kept(kept_a), as_kept(kept_b)
     ious = iou(kept_a, kept_b)  # checks names and shapes
     rng = np.random.default_rng(seed)
     tail = (1 - ci) / 2 * 100
@@ -266,116 +264,6 @@ def overlap_by_region(overlap: pd.DataFrame) -> pd.DataFrame:
         out["expected_union"] > 0
     )
     return out.drop(columns=["expected_intersection", "expected_union"])
-
-
-def _check_pair(cell_a: Cell, cell_b: Cell) -> None:
-    differ = [f for f in BASE_FIELDS if getattr(cell_a, f) != getattr(cell_b, f)]
-    if differ:
-        raise ValueError(
-            f"cells name different base models (they differ in {differ}); overlap compares two "
-            "masks in one base model: change only subroutine and/or mask_seed"
-        )
-    if cell_a == cell_b:
-        raise ValueError("the two cells are the same; change subroutine and/or mask_seed")
-
-
-def _loaded(cell: Cell, profile: str | Profile, cache: Cache | None) -> tuple[dict, dict]:
-    _, masks, row = load_cell(cell, profile, cache)
-    return _as_kept(masks), row
-
-
-def _pair_overlap(
-    cells: tuple[Cell, Cell], loaded: tuple[tuple[dict, dict], ...], seed: int, n_random: int
-) -> pd.DataFrame:
-    (cell_a, cell_b), ((ka, row_a), (kb, row_b)) = cells, loaded
-    shared = [n for n in ka if n in kb]
-    only = sorted(set(ka) ^ set(kb))
-    if only:
-        warnings.warn(
-            f"masks cover different layers ({row_a['masked_stages']} vs {row_b['masked_stages']}"
-            f"); comparing the {len(shared)} shared layers, leaving out {len(only)}",
-            stacklevel=3,
-        )
-    table = mask_overlap(
-        {n: ka[n] for n in shared}, {n: kb[n] for n in shared}, seed=seed, n_random=n_random
-    )
-    sub = cell_a.subroutine != cell_b.subroutine
-    seeds = cell_a.mask_seed != cell_b.mask_seed
-    ids = {
-        "comparison": "both" if sub and seeds else "subroutines" if sub else "mask_seeds",
-        **{f: getattr(cell_a, f) for f in BASE_FIELDS},
-        "base_model_id": row_a["base_model_id"],
-        "subroutine_a": cell_a.subroutine,
-        "subroutine_b": cell_b.subroutine,
-        "mask_seed_a": cell_a.mask_seed,
-        "mask_seed_b": cell_b.mask_seed,
-        "masked_stages_a": row_a["masked_stages"],
-        "masked_stages_b": row_b["masked_stages"],
-        "profile": row_a["profile"],
-    }
-    for i, (col, value) in enumerate(ids.items()):
-        table.insert(i, col, value)
-    return table
-
-
-def overlap_for_base(
-    cell_a: Cell,
-    cell_b: Cell,
-    profile: str | Profile = "quick",
-    cache: Cache | None = None,
-    seed: int = 0,
-    n_random: int = 20,
-) -> pd.DataFrame:
-    """:func:`mask_overlap` of two cells' selected masks in the same base model.
-
-    The cells must name the same base model (task, architecture, regime, variant, base
-    seed) and differ in subroutine (the paper's overlap) and/or mask seed (how much two
-    masks for one subroutine share: the reference to read cross-subroutine overlap
-    against). Masks are loaded with ``sclib.experiments.runner.load_cell`` (a cell not cached yet
-    is run). If the two selected masks cover different regions, only the layers both mask
-    are compared, with a warning.
-
-    Returns:
-        The overlap table with the pair's identifiers in front: ``comparison``
-        (``"subroutines"``, ``"mask_seeds"`` or ``"both"``), task, architecture, regime,
-        variant, base_seed, base_model_id, subroutine_a/_b, mask_seed_a/_b,
-        masked_stages_a/_b, profile.
-    """
-    _check_pair(cell_a, cell_b)
-    loaded = (_loaded(cell_a, profile, cache), _loaded(cell_b, profile, cache))
-    return _pair_overlap((cell_a, cell_b), loaded, seed, n_random)
-
-
-def overlap_table(
-    cell_list: Iterable[Cell],
-    profile: str | Profile = "quick",
-    cache: Cache | None = None,
-    across: str = "subroutines",
-    seed: int = 0,
-    n_random: int = 20,
-) -> pd.DataFrame:
-    """:func:`overlap_for_base` for every pair in a list of cells, as one table.
-
-    Args:
-        cell_list: e.g. ``sclib.experiments.runner.cells(profile)``.
-        across: ``"subroutines"`` pairs the cells of one base model and mask seed that differ
-            in subroutine; ``"mask_seeds"`` pairs those of one base model and subroutine that
-            differ in mask seed.
-    """
-    if across not in ("subroutines", "mask_seeds"):
-        raise ValueError(f"unknown across {across!r}; choose one of: subroutines, mask_seeds")
-    fixed = ("mask_seed",) if across == "subroutines" else ("subroutine",)
-    groups: dict[tuple, list[Cell]] = {}
-    for cell in dict.fromkeys(cell_list):
-        groups.setdefault(tuple(getattr(cell, f) for f in (*BASE_FIELDS, *fixed)), []).append(cell)
-    tables = []
-    for group in groups.values():  # one group's masks in memory at a time
-        if len(group) < 2:
-            continue
-        loaded = {c: _loaded(c, profile, cache) for c in group}
-        for a, b in itertools.combinations(group, 2):
-            tables.append(_pair_overlap((a, b), (loaded[a], loaded[b]), seed, n_random))
-    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
 # --------------------------------------------------------------------------- grading
