@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import json
+import multiprocessing
+import os
+import socket
+import time
 from dataclasses import dataclass
 
 import pytest
 import torch
 
 from sclib.experiments.cache import Cache, config_key
+from sclib.experiments.lock import EntryLock, is_stale, lock_holder
 
 
 @dataclass(frozen=True)
@@ -64,3 +70,83 @@ def test_no_root_keeps_nothing():
     cache = Cache(None)
     assert cache.get_or_compute("runs", Cfg(), lambda: 3) == 3
     assert cache.load("runs", Cfg()) is None
+
+
+def _race(root: str, counter: str, start: float, out: str) -> None:
+    """One worker of the race: wait for the common start, then ask for the same entry."""
+
+    def compute():
+        with open(counter, "a") as f:  # count the computations across processes
+            f.write("x")
+        time.sleep(1.0)  # long enough for the other worker to find the entry locked
+        return {"w": torch.arange(4), "pid": os.getpid()}
+
+    time.sleep(max(0.0, start - time.time()))
+    payload = Cache(root).get_or_compute("base_models", Cfg(), compute)
+    torch.save(payload, out)
+
+
+def test_two_processes_racing_for_one_key_compute_it_once(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    counter, start = tmp_path / "count", time.time() + 0.5
+    outs = [tmp_path / f"out{i}.pt" for i in range(2)]
+    procs = [
+        ctx.Process(target=_race, args=(str(tmp_path / "cache"), str(counter), start, str(o)))
+        for o in outs
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert counter.read_text() == "x"  # computed exactly once
+    a, b = (torch.load(o, weights_only=False) for o in outs)
+    assert a["pid"] == b["pid"] and torch.equal(a["w"], b["w"])
+    assert not list((tmp_path / "cache" / "base_models").glob("*.lock"))
+
+
+def test_lock_of_a_dead_process_is_broken(tmp_path):
+    dead = multiprocessing.get_context("fork").Process(target=lambda: None)
+    dead.start()
+    dead.join()
+    path = tmp_path / "entry.lock"
+    path.write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid, "time": 0}))
+    assert lock_holder(path)["pid"] == dead.pid and is_stale(path)
+    with EntryLock(path, poll_s=0.01) as lock:
+        assert lock_holder(path)["pid"] == os.getpid()
+    assert lock.waited_s < 5
+
+
+def test_lock_of_another_host_is_broken_only_after_the_timeout(tmp_path):
+    path = tmp_path / "entry.lock"
+    path.write_text(json.dumps({"host": "elsewhere", "pid": 1, "time": time.time()}))
+    assert not is_stale(path, stale_after_s=60)  # a live holder elsewhere: wait
+    old = time.time() - 120
+    os.utime(path, (old, old))  # no heartbeat for two minutes
+    assert is_stale(path, stale_after_s=60)
+    with EntryLock(path, heartbeat_s=1, stale_after_s=60, poll_s=0.01):
+        assert lock_holder(path)["host"] == socket.gethostname()
+
+
+def test_holder_heartbeat_keeps_its_lock_fresh(tmp_path):
+    path = tmp_path / "entry.lock"
+    with EntryLock(path, heartbeat_s=0.05, stale_after_s=0.5):
+        old = time.time() - 10
+        os.utime(path, (old, old))
+        time.sleep(0.3)
+        assert not is_stale(path, stale_after_s=0.5)
+
+
+def test_lock_is_released_when_compute_raises(tmp_path):
+    cache = Cache(tmp_path)
+    with pytest.raises(ZeroDivisionError):
+        cache.get_or_compute("runs", Cfg(), lambda: 1 / 0)
+    assert not list((tmp_path / "runs").glob("*.lock"))
+    assert cache.get_or_compute("runs", Cfg(), lambda: 2) == 2
+
+
+def test_has_sees_stored_entries_only(tmp_path):
+    cache = Cache(tmp_path)
+    assert not cache.has("runs", Cfg())
+    cache.save("runs", Cfg(), 1)
+    assert cache.has("runs", Cfg()) and not Cache(None).has("runs", Cfg())

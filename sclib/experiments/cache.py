@@ -4,7 +4,9 @@ Every expensive result (a trained base model, a mask, a run's row) is stored und
 ``<root>/<kind>/<key>/`` where ``key`` hashes the complete configuration that made it.
 An entry is written into a temporary folder and renamed into place only when complete,
 and carries a checksum of its payload: a partial or corrupted entry is detected, removed
-and recomputed, never read.
+and recomputed, never read. While an entry is computed its lock file
+(``<root>/<kind>/<key>.lock``, ``sclib.experiments.lock``) keeps every other worker sharing
+the folder, on this machine or another, from computing it too: they wait and read it.
 
 >>> import tempfile
 >>> cache = Cache(tempfile.mkdtemp())
@@ -29,6 +31,7 @@ from typing import Any
 
 import torch
 
+from sclib.experiments.lock import EntryLock
 from sclib.paths import CACHE_DIR
 
 DEFAULT_ROOT = CACHE_DIR
@@ -70,6 +73,18 @@ class Cache:
     def _dir(self, kind: str, config: Any) -> Path:
         assert self.root is not None
         return self.root / kind / config_key(config)
+
+    def has(self, kind: str, config: Any) -> bool:
+        """Whether an entry for (kind, config) is on disk (cheap: its checksum is not read)."""
+        if self.root is None:
+            return False
+        entry = self._dir(kind, config)
+        return (entry / "meta.json").exists() and (entry / "payload.pt").exists()
+
+    def lock(self, kind: str, config: Any) -> EntryLock:
+        """The lock of the entry (kind, config): held while it is computed."""
+        assert self.root is not None
+        return EntryLock(self._dir(kind, config).with_suffix(".lock"))
 
     def load(self, kind: str, config: Any) -> Any | None:
         """The stored payload, or None when absent, partial or corrupted (then removed)."""
@@ -113,11 +128,23 @@ class Cache:
             shutil.rmtree(tmp, ignore_errors=True)
 
     def get_or_compute(self, kind: str, config: Any, compute: Callable[[], Any]) -> Any:
-        """The cached payload for (kind, config), computing and storing it when missing."""
+        """The cached payload for (kind, config), computing and storing it when missing.
+
+        Computed under the entry's lock: a worker that finds it held waits, then reads what
+        the holder stored (or computes it, if the holder died without storing it).
+        """
         payload = self.load(kind, config)
+        if payload is None and self.root is not None:
+            with self.lock(kind, config):
+                payload = self.load(kind, config)  # another worker may have stored it meanwhile
+                if payload is None:
+                    return self._compute(kind, config, compute)
         if payload is not None:
             self.hits += 1
             return payload
+        return self._compute(kind, config, compute)
+
+    def _compute(self, kind: str, config: Any, compute: Callable[[], Any]) -> Any:
         self.misses += 1
         payload = compute()
         self.save(kind, config, payload)
