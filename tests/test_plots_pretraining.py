@@ -23,8 +23,8 @@ from sclib.plots.pretraining import (
     regime_runs,
     regime_table,
 )
+from sclib.stats.glm import fraction_significant
 from sclib.stats.reference import paper_runs
-from sclib.stats.scores import fraction_significant
 
 PRETRAINING = {"resnet": "simclr", "minilm": "minilm"}
 OURS = "ours (quick profile)"

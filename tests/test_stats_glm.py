@@ -8,9 +8,7 @@ import pytest
 import statsmodels.formula.api as smf
 from scipy import stats as st
 
-from sclib.stats.reference import paper_runs
-from sclib.stats.scores import (
-    ablation_score,
+from sclib.stats.glm import (
     ablation_test,
     cell_interactions,
     cell_tests,
@@ -18,6 +16,8 @@ from sclib.stats.scores import (
     interaction_test,
     long_format,
 )
+from sclib.stats.reference import paper_runs
+from sclib.stats.scores import ablation_score
 
 
 def _runs(target, other, n_models=3, regime="scratch", **cell) -> pd.DataFrame:

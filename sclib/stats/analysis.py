@@ -30,8 +30,7 @@ import pandas as pd
 from torch import Tensor
 
 from sclib.masks import MaskSet, iou
-from sclib.stats.scores import CHANCE
-from sclib.stats.vocabulary import SCORE_COLUMNS
+from sclib.stats.vocabulary import CHANCE, SCORE_COLUMNS
 
 # identifier columns carried into per-run tables, where a table has them
 ID_COLUMNS = (

@@ -1,4 +1,4 @@
-"""Subnetwork and ablation scores: floored at chance, on floats, arrays and Series."""
+"""sclib.stats.scores: the two scores, floored at chance, on floats, arrays and Series."""
 
 from __future__ import annotations
 
