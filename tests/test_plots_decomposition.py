@@ -17,7 +17,7 @@ import sclib.experiments.collect as collect
 import sclib.plots.decomposition as pdc
 from sclib.experiments.runner import Cell
 from sclib.plots.modularity import save_figure
-from sclib.stats.analysis import mask_overlap
+from sclib.stats.overlap import mask_overlap
 from sclib.stats.reference import paper_runs
 
 TASKS = {"vision": ("inside_contact", "resnet"), "language": ("sv_agreement", "minilm")}

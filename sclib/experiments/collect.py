@@ -24,7 +24,7 @@ from sclib.experiments.cache import Cache, config_key
 from sclib.experiments.profiles import Cell, MaskSetting, Profile, get_profile
 from sclib.experiments.runner import base_model, run_cell, trained_mask
 from sclib.models import ARCHITECTURES
-from sclib.stats.analysis import as_kept, kept_by_layer, mask_overlap
+from sclib.stats.overlap import as_kept, kept_by_layer, mask_overlap
 from sclib.stats.vocabulary import BASE_COLUMNS
 
 

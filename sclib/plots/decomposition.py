@@ -1,7 +1,7 @@
 """The imperfect-decomposition figure and the tables behind it; nothing here trains.
 
 Used by ``notebooks/04_imperfect_decomposition.ipynb`` (../PAPER.md, "Headline numbers",
-message 3). Five panels, each from one function of ``sclib.stats.analysis``:
+message 3). Five panels, each from one function of ``sclib.stats.grading`` or ``.overlap``:
 
 - (a) ablation scores of every run, ours beside the paper's (``ablation_distribution``);
 - (b) how far subnetworks are from the ideal score of 0.75, split into what they keep on the
@@ -41,12 +41,8 @@ from sclib.plots.modularity import (
     architecture_label,
     as_bool,
 )
-from sclib.stats.analysis import (
-    ablation_distribution,
-    gap_to_ideal,
-    graded_summary,
-    overlap_by_region,
-)
+from sclib.stats.grading import ablation_distribution, gap_to_ideal, graded_summary
+from sclib.stats.overlap import overlap_by_region
 from sclib.stats.vocabulary import REGIMES
 
 # ../PAPER.md, "Headline numbers", message 3, quoted: "partial overlap of subroutine masks:

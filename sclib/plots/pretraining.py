@@ -39,11 +39,12 @@ from sclib.plots.modularity import (
     as_bool,
     legend_below,
 )
-from sclib.stats.scores import CELL, cell_interactions, cell_tests
+from sclib.stats.glm import cell_interactions, cell_tests
+from sclib.stats.vocabulary import CELL_COLUMNS
 
 REGIMES = ("scratch", "pretrained", "untrained")  # as sclib.experiments.runner.REGIMES; no "pruned"
-# a cell: what its runs share; the last four are sclib.stats.scores.CELL
-CELL_KEYS = ["source", "domain", "regime", "pretraining", *CELL]
+# a cell: what its runs share; the last four are sclib.stats.vocabulary.CELL_COLUMNS
+CELL_KEYS = ["source", "domain", "regime", "pretraining", *CELL_COLUMNS]
 LINE_KEYS = ["source", "task", "subroutine", "variant", "architecture"]  # a line in the figure
 MATCH_KEYS = ["domain", "task", "subroutine", "variant"]
 PAPER_SAME = f"{PAPER_LABEL}, tasks as ours"
@@ -95,7 +96,7 @@ def cell_table(ours: pd.DataFrame, paper: pd.DataFrame, alpha: float = 0.05) -> 
     Columns: ``n_runs`` (drawn), ``n_excluded``, ``n_base_models``; mean
     ``subnetwork_score``, ``ablation_score``, ``sampled_ablation_score`` (ours only) and
     ``kept_fraction`` over the drawn runs; the one-sided test that the ablation score is
-    below 0 (``sclib.stats.scores.ablation_test``: ``se``, ``z``, ``p_value``), ``significant``
+    below 0 (``sclib.stats.glm.ablation_test``: ``se``, ``z``, ``p_value``), ``significant``
     (p < ``alpha``), ``untestable`` (runs drawn but no p-value: fewer than 2 base models),
     and ``matched`` (see ``regime_runs``).
     """
@@ -159,7 +160,7 @@ def regime_table(cells: pd.DataFrame) -> pd.DataFrame:
     Groups: each of our sources, the paper's cells matched to ours (``PAPER_SAME``) and all
     the paper's cells of the domain (``PAPER_ALL``). Cells with no run drawn are left out.
     Every cell weighs the same. ``fraction`` = ``n_significant`` / ``n_cells``; untestable
-    cells count as not significant (as in ``sclib.stats.scores.fraction_significant``).
+    cells count as not significant (as in ``sclib.stats.glm.fraction_significant``).
     """
     ours = cells[cells["source"] != "paper"]
     paper = cells[cells["source"] == "paper"]
@@ -189,7 +190,7 @@ def regime_table(cells: pd.DataFrame) -> pd.DataFrame:
 def interaction_table(
     ours: pd.DataFrame, paper: pd.DataFrame, levels: tuple[str, str] = ("scratch", "pretrained")
 ) -> pd.DataFrame:
-    """``sclib.stats.scores.cell_interactions`` for ours and the paper's matched cells, one row per cell.
+    """``sclib.stats.glm.cell_interactions`` for ours and the paper's matched cells, one row per cell.
 
     ``coef`` is the mean ablation score of ``levels[1]`` minus that of ``levels[0]`` (negative:
     ``levels[1]`` more modular), two-sided. Only cells run at both levels appear; an empty
@@ -199,7 +200,7 @@ def interaction_table(
     """
     runs = regime_runs(ours, paper)
     runs = runs[~runs["excluded"] & runs["matched"]]
-    keys = ["domain", *CELL]
+    keys = ["domain", *CELL_COLUMNS]
     parts = []
     for source, part in runs.groupby("source", sort=False):
         if not set(levels) <= set(part["regime"]):

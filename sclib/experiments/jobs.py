@@ -1,0 +1,215 @@
+"""A profile's grid as jobs: one per base model, and one per self-supervised pretraining.
+
+A *job* trains (or loads) one base model (task, architecture, regime, variant, base seed)
+and runs all its cells (subroutines x mask seeds) in one process, so no two jobs ever
+train the same base model. A base model whose regime is ``pretrained`` with our own
+pretraining (SimCLR, MLM) *needs* its pretraining job, which runs first; one pretraining
+serves every task of its architecture and seed. ``sclib.experiments.jobs_pool`` runs jobs
+on a local pool or SLURM; ``python -m sclib.grid`` is the command line.
+
+>>> jobs = plan_jobs("quick", domains=["vision"], regimes=["scratch", "pretrained"])
+>>> [j.name for j in jobs]  # doctest: +NORMALIZE_WHITESPACE
+['vision/quick pretraining simclr resnet seed 0',
+ 'vision/quick inside_contact resnet scratch seed 0',
+ 'vision/quick inside_contact resnet pretrained seed 0']
+>>> len(jobs[1].cells), jobs[2].needs
+(2, ('vision/quick pretraining simclr resnet seed 0',))
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sclib.experiments.base_models import pretrained_embedder, pretraining_config
+from sclib.experiments.cache import Cache
+from sclib.experiments.profiles import PRETRAINING, PROFILES, Cell, Profile, cells, get_profile
+from sclib.experiments.profiles import tiny_profile as make_tiny
+from sclib.experiments.runner import check_cell, run_cell
+from sclib.models import ARCHITECTURES
+from sclib.stats.vocabulary import BASE_COLUMNS, DOMAINS, REGIMES, Pretraining
+from sclib.tasks import TASKS
+
+GRID_PROFILES = ("tiny", *dict.fromkeys(name for _, name in PROFILES))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: a pretraining, or a base model with all its cells.
+
+    Attributes:
+        kind: ``"pretraining"`` or ``"base"``.
+        profile: the profile its cells run with.
+        cells: the cells it runs (a pretraining job: one cell naming its architecture and seed).
+        needs: names of the jobs that must finish first.
+    """
+
+    kind: str
+    profile: Profile
+    cells: tuple[Cell, ...]
+    needs: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """A readable, unique name: ``vision/quick inside_contact resnet scratch seed 0``."""
+        cell, p = self.cells[0], self.profile
+        if self.kind == "pretraining":
+            method = PRETRAINING[cell.architecture]
+            return f"{p.domain}/{p.name} pretraining {method} {cell.architecture} seed {cell.base_seed}"
+        variant = "" if cell.variant == "none" else f" {cell.variant}"
+        return (
+            f"{p.domain}/{p.name} {cell.task} {cell.architecture} {cell.regime}{variant} "
+            f"seed {cell.base_seed}"
+        )
+
+
+def task_domain(task: str) -> str:
+    """The domain of a task (``"vision"``, ``"language"``, ``"toy"``), from its module."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    return TASKS[task][0].rsplit(".", 1)[-1]
+
+
+def grid_profiles(name: str, domains: Sequence[str] | None = None) -> list[Profile]:
+    """The profile ``name`` of each domain; ``"tiny"`` is ``tiny_profile`` of ``quick``."""
+    if name not in GRID_PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of: {', '.join(GRID_PROFILES)}")
+    domains = list(domains) if domains else list(DOMAINS)
+    for d in domains:
+        if d not in DOMAINS:
+            raise ValueError(f"unknown domain {d!r}; choose one of: {', '.join(DOMAINS)}")
+    if name == "tiny":
+        return [make_tiny(get_profile(d, "quick")) for d in domains]
+    return [get_profile(d, name) for d in domains if (d, name) in PROFILES]
+
+
+def _check_values(kind: str, values: Sequence[str] | None, valid: Sequence[str]) -> None:
+    for v in values or ():
+        if v not in valid:
+            raise ValueError(f"unknown {kind} {v!r}; choose one of: {', '.join(valid)}")
+
+
+def _self_supervised(cell: Cell) -> bool:
+    return (
+        cell.regime == "pretrained" and Pretraining(PRETRAINING[cell.architecture]).self_supervised
+    )
+
+
+def _profile_cells(profile: Profile, tasks, architectures, regimes) -> list[Cell]:
+    """The profile's grid with the given axes overridden (values of other domains dropped)."""
+    overrides: dict[str, tuple[str, ...]] = {}
+    if tasks:
+        overrides["tasks"] = tuple(t for t in tasks if task_domain(t) == profile.domain)
+    if architectures:
+        overrides["architectures"] = tuple(
+            a for a in architectures if ARCHITECTURES[a] == profile.domain
+        )
+    if regimes:
+        overrides["regimes"] = tuple(regimes)
+    return cells(profile, **overrides)
+
+
+def plan_jobs(
+    profile: str,
+    domains: Sequence[str] | None = None,
+    tasks: Sequence[str] | None = None,
+    architectures: Sequence[str] | None = None,
+    regimes: Sequence[str] | None = None,
+) -> list[Job]:
+    """The jobs of a profile's grid, pretraining jobs first; axes override the profile's.
+
+    Every cell is checked (``check_cell``) before anything is returned, so a bad argument
+    fails here and not in a job hours later.
+    """
+    _check_values("task", tasks, list(TASKS))
+    _check_values("architecture", architectures, list(ARCHITECTURES))
+    _check_values("regime", regimes, REGIMES)
+    pretraining: dict[str, Job] = {}
+    bases: dict[tuple, list[Cell]] = {}
+    profiles: dict[tuple, Profile] = {}
+    for prof in grid_profiles(profile, domains):
+        for cell in _profile_cells(prof, tasks, architectures, regimes):
+            check_cell(cell, prof)
+            key = (prof.domain, *(getattr(cell, f) for f in BASE_COLUMNS))
+            bases.setdefault(key, []).append(cell)
+            profiles[key] = prof
+    if not bases:
+        raise ValueError(
+            f"profile {profile!r} with these filters has no cells (domains {domains}, "
+            f"tasks {tasks}, architectures {architectures}, regimes {regimes})"
+        )
+    jobs = []
+    for key, group in bases.items():
+        prof, needs = profiles[key], ()
+        if _self_supervised(group[0]):
+            pre = Job("pretraining", prof, (group[0],))
+            pretraining.setdefault(pre.name, pre)
+            needs = (pre.name,)
+        jobs.append(Job("base", prof, tuple(group), needs))
+    return [*pretraining.values(), *jobs]
+
+
+def run_key(cell: Cell, profile: Profile) -> dict[str, Any]:
+    """The cache key of a cell's run row (as ``run_cell`` stores it)."""
+    return {"cell": cell, "profile": profile}
+
+
+def job_cached(job: Job, cache: Cache) -> bool:
+    """Whether everything the job makes is in the cache already."""
+    if job.kind == "pretraining":
+        return cache.has("pretraining", pretraining_config(job.cells[0], job.profile))
+    return all(cache.has("runs", run_key(c, job.profile)) for c in job.cells)
+
+
+class JobFailed(RuntimeError):
+    """A job's cell raised; the message names the cell and holds the traceback."""
+
+
+def _set_threads(threads: int | None) -> int:
+    import torch
+
+    if threads is None and os.environ.get("SLURM_CPUS_PER_TASK"):
+        threads = int(os.environ["SLURM_CPUS_PER_TASK"])
+    if threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def run_job(job: Job, cache_dir: str | Path, threads: int | None = None) -> dict[str, Any]:
+    """Run a job in this process (what a worker or a SLURM job executes).
+
+    Args:
+        threads: torch threads for this worker (on SLURM, default ``SLURM_CPUS_PER_TASK``).
+
+    Returns:
+        ``{"job", "cells", "time_s", "threads", "host"}``.
+
+    Raises:
+        JobFailed: at the first cell that raises, naming it, with its traceback; the
+            cells finished before it stay in the cache.
+    """
+    threads = _set_threads(threads)
+    cache, start = Cache(cache_dir), time.perf_counter()
+    for cell in job.cells:
+        try:
+            if job.kind == "pretraining":
+                pretrained_embedder(cell, job.profile, cache)
+            else:
+                run_cell(cell, job.profile, cache, progress=False)
+        except Exception as error:
+            raise JobFailed(
+                f"job {job.name!r} failed at {cell} ({type(error).__name__}: {error})\n"
+                f"{traceback.format_exc()}"
+            ) from None
+    return {
+        "job": job.name,
+        "cells": len(job.cells),
+        "time_s": time.perf_counter() - start,
+        "threads": threads,
+        "host": os.uname().nodename,
+    }

@@ -1,0 +1,100 @@
+"""What a job will cost, before it runs: from earlier runs' timings, else a table.
+
+Every run row records ``base_train_time_s`` (the base model, including its pretraining
+when that was not cached yet), ``mask_train_time_s`` (one mask of the search) and
+``n_grid_points`` (the masks the search trained), with the ``device``. ``Timings`` keeps
+their medians per (domain, profile, architecture, regime); a job of a group never run
+falls back to the same architecture in any regime, then to ``DEFAULT_SECONDS``.
+
+>>> t = Timings.from_runs(pd.DataFrame())
+>>> from sclib.experiments.jobs import plan_jobs
+>>> job = plan_jobs("quick", domains=["vision"])[0]
+>>> t.estimate(job)  # quick vision table: a base model, two cells of (a mask + evaluation)
+(240.0, 'cpu')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from sclib.experiments.jobs import Job
+
+# (domain, profile) -> (device, seconds per base model, per mask, per pretraining, per
+# evaluation of a cell). Where the numbers come from:
+# - quick: measured on the 2-core CPU of CI (data/results/*_quick_check.csv and the notes
+#   in sclib/experiments/profiles.py): a quick ResNet base model 1,000 steps x 0.14 s; a
+#   BERT-small one 122 s; a mask 35-47 s; our MLM 113 s; SimCLR's 300 steps of 2 x 128
+#   images, 4 x a base step each, ~170 s.
+# - tiny: a few seconds each on that CPU (tests/test_grid.py).
+# - full: NOT measured; a guess for one recent GPU from the step counts (vision: 4,700
+#   base steps, 3,100 per mask, SimCLR 100 epochs of 30,000 images; language: 1,500 base
+#   steps, 630 per mask, MLM 5 epochs of 50,000 sentences) at 0.03-0.1 s a step. The
+#   first full runs record real timings, which `plan` then uses instead.
+DEFAULT_SECONDS: dict[tuple[str, str], tuple[str, float, float, float, float]] = {
+    ("vision", "tiny"): ("cpu", 3.0, 2.0, 3.0, 1.0),
+    ("language", "tiny"): ("cpu", 3.0, 2.0, 3.0, 1.0),
+    ("vision", "quick"): ("cpu", 140.0, 40.0, 170.0, 10.0),
+    ("language", "quick"): ("cpu", 120.0, 40.0, 113.0, 10.0),
+    ("vision", "full"): ("gpu", 600.0, 150.0, 2400.0, 20.0),
+    ("language", "full"): ("gpu", 300.0, 60.0, 600.0, 20.0),
+}
+FALLBACK = ("cpu", 600.0, 120.0, 600.0, 20.0)  # a profile missing from the table
+
+
+def _masks_per_cell(job: Job) -> float:
+    """Masks a search trains: one per ladder start for a trained model (it stops at the
+    top rung), the whole ladder for the untrained control (``search_grid``)."""
+    p = job.profile
+    starts = len(p.inits) * len(p.lrs) * len(p.regions)
+    return starts * (len(p.lambdas) if job.cells[0].regime == "untrained" else 1)
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Median timings of earlier runs, keyed by (domain, profile, architecture, regime)."""
+
+    measured: dict[tuple[str, str, str, str], tuple[str, float, float, float]]
+
+    @classmethod
+    def from_runs(cls, runs: pd.DataFrame) -> Timings:
+        """From run rows (``sclib.experiments.collect.cached_runs``); empty rows give none."""
+        need = {"domain", "profile", "architecture", "regime", "base_train_time_s"}
+        if runs.empty or not need <= set(runs.columns):
+            return cls({})
+        measured = {}
+        keys = ["domain", "profile", "architecture", "regime"]
+        for key, group in runs.groupby(keys):
+            device = "cpu" if (group["device"] == "cpu").all() else "gpu"
+            measured[key] = (
+                device,
+                float(group["base_train_time_s"].median()),
+                float(group["mask_train_time_s"].median()),
+                float(group["n_grid_points"].median()),
+            )
+        return cls(measured)
+
+    def _lookup(self, job: Job) -> tuple[str, float, float, float] | None:
+        cell, p = job.cells[0], job.profile
+        found = self.measured.get((p.domain, p.name, cell.architecture, cell.regime))
+        if found is None:
+            same_arch = [
+                v
+                for k, v in self.measured.items()
+                if k[:3] == (p.domain, p.name, cell.architecture)
+            ]
+            found = same_arch[0] if same_arch else None
+        return found
+
+    def estimate(self, job: Job) -> tuple[float, str]:
+        """``(seconds, device)`` the job should take: ``device`` is ``"cpu"`` or ``"gpu"``."""
+        p = job.profile
+        device, base_s, mask_s, pre_s, eval_s = DEFAULT_SECONDS.get((p.domain, p.name), FALLBACK)
+        if job.kind == "pretraining":
+            return pre_s, device
+        masks = _masks_per_cell(job)
+        found = self._lookup(job)
+        if found is not None:
+            device, base_s, mask_s, masks = found
+        return base_s + len(job.cells) * (masks * mask_s + eval_s), device

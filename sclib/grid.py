@@ -1,0 +1,151 @@
+"""The grid on more than one core: ``python -m sclib.grid plan|run|collect``.
+
+    python -m sclib.grid plan --profile quick               # what would run, what it costs
+    python -m sclib.grid run --profile quick --executor local --workers 2
+    python -m sclib.grid run --profile full --executor slurm --partition gpu \\
+        --gpus-per-job 1 --max-parallel 32 --time-min 240 --cache-dir /shared/sclib-cache
+    python -m sclib.grid collect --profile full --cache-dir /shared/sclib-cache
+
+``plan`` runs nothing (like ``snakemake -n``). ``run`` submits the jobs
+(``sclib.experiments.jobs``) through submitit and can be run again to resume. ``collect``
+writes ``data/results/<profile>/runs.csv`` and lists what is missing or failed.
+Every bad argument is reported before any work starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sclib.experiments.cache import Cache
+from sclib.experiments.jobs import GRID_PROFILES, Job, job_cached, plan_jobs
+from sclib.experiments.jobs_pool import EXECUTORS, PoolOptions, cores, run_jobs, status_path
+from sclib.paths import CACHE_DIR, RESULTS_DIR
+
+
+def _csv(text: str) -> list[str]:
+    return [v for v in text.split(",") if v]
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line's arguments (``python -m sclib.grid --help``)."""
+    top = argparse.ArgumentParser(prog="python -m sclib.grid", description=__doc__.split("\n")[0])
+    commands = top.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("plan", "list the jobs, what is cached, and the estimated compute; runs nothing"),
+        ("run", "run the jobs not cached yet (resumes from the status file)"),
+        ("collect", "merge the profile's finished runs into one table"),
+    ):
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument("--profile", required=True, choices=GRID_PROFILES)
+        sub.add_argument("--domain", type=_csv, help="vision, language (comma-separated)")
+        sub.add_argument("--task", type=_csv, help="override the profile's tasks")
+        sub.add_argument("--architecture", type=_csv, help="override its architectures")
+        sub.add_argument("--regime", type=_csv, help="override its regimes")
+        sub.add_argument("--cache-dir", type=Path, default=CACHE_DIR, help="default data/cache")
+        if name == "run":
+            _run_arguments(sub)
+        if name == "collect":
+            sub.add_argument("--out", type=Path, help="default data/results/<profile>/runs.csv")
+    return top
+
+
+def _run_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--executor", choices=EXECUTORS, default="local")
+    sub.add_argument("--workers", type=int, default=1, help="local: processes at once")
+    sub.add_argument("--threads", type=int, help=f"torch threads a job (local: {cores()}/workers)")
+    sub.add_argument("--partition", help="slurm: the partition")
+    sub.add_argument("--gpus-per-job", type=int, default=0)
+    sub.add_argument("--cpus-per-job", type=int, default=1, help="slurm: CPUs a job")
+    sub.add_argument("--max-parallel", type=int, default=64, help="slurm: jobs queued at once")
+    sub.add_argument("--time-min", type=int, default=24 * 60, help="time limit a job, minutes")
+    sub.add_argument("--retries", type=int, default=1, help="resubmit a failed job this often")
+    sub.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.2f}"
+
+
+def plan(jobs: list[Job], cache: Cache) -> list[str]:
+    """One line per job (cached or not, estimated time) and a total line."""
+    from sclib.experiments.collect import cached_runs
+    from sclib.experiments.jobs_estimate import Timings
+
+    timings = Timings.from_runs(cached_runs(cache))
+    lines, todo = [], {"cpu": 0.0, "gpu": 0.0}
+    n_cached = 0
+    for job in jobs:
+        cached = job_cached(job, cache)
+        seconds, device = timings.estimate(job)
+        n_cached += cached
+        if not cached:
+            todo[device] += seconds
+        what = f"{len(job.cells)} cells" if job.kind == "base" else "pretraining"
+        state = "cached" if cached else f"~{seconds / 60:.0f} min {device}"
+        needs = f", after {len(job.needs)} pretraining job" if job.needs else ""
+        lines.append(f"{job.name}: {what}{needs}; {state}")
+    lines.append(
+        f"{len(jobs)} jobs, {n_cached} cached; to run: ~{_hours(todo['cpu'])} CPU-hours, "
+        f"~{_hours(todo['gpu'])} GPU-hours (measured timings where the cache has runs of the "
+        "same profile, else sclib.experiments.jobs_estimate.DEFAULT_SECONDS)"
+    )
+    return lines
+
+
+def _run(args: argparse.Namespace, jobs: list[Job], options: PoolOptions) -> int:
+    records = run_jobs(jobs, args.cache_dir, args.profile, options, progress=not args.quiet)
+    failed = {n: r for n, r in records.items() if r["state"] == "failed"}
+    for name, rec in failed.items():
+        print(f"\nFAILED {name}\n{rec['error']}", file=sys.stderr)
+    print(
+        f"{len(records) - len(failed)}/{len(records)} jobs done, {len(failed)} failed; "
+        f"status: {status_path(args.cache_dir, args.profile)}"
+    )
+    return 1 if failed else 0
+
+
+def _collect(args: argparse.Namespace, jobs: list[Job]) -> int:
+    from sclib.experiments.jobs_results import collect_jobs
+
+    out = args.out or RESULTS_DIR / args.profile / "runs.csv"
+    table, missing = collect_jobs(jobs, Cache(args.cache_dir), args.profile)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    print(f"{len(table)} runs of profile {args.profile!r} -> {out}")
+    for name, reason in missing.items():
+        print(f"missing {name}: {reason}")
+    return 1 if missing else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, check everything, then plan, run or collect; the exit status."""
+    cli = parser()
+    args = cli.parse_args(argv)
+    try:
+        jobs = plan_jobs(args.profile, args.domain, args.task, args.architecture, args.regime)
+        if args.command == "run":
+            options = PoolOptions(
+                executor=args.executor,
+                workers=args.workers,
+                threads=args.threads,
+                partition=args.partition,
+                gpus_per_job=args.gpus_per_job,
+                cpus_per_job=args.cpus_per_job,
+                max_parallel=args.max_parallel,
+                time_min=args.time_min,
+                retries=args.retries,
+            )
+    except ValueError as error:
+        cli.error(str(error))  # exits with status 2
+    if args.command == "plan":
+        print("\n".join(plan(jobs, Cache(args.cache_dir))))
+        return 0
+    if args.command == "run":
+        return _run(args, jobs, options)
+    return _collect(args, jobs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
