@@ -9,17 +9,13 @@ import torch
 
 from sclib.experiments.cache import Cache
 from sclib.experiments.collect import cached_choices
-from sclib.experiments.runner import PROFILES, Cell
-from sclib.lab.explorer import (
-    MODES,
-    Explorer,
-    Subject,
-    ToyConfig,
-    _png,
-    lambda_sweep,
-    run_label,
-    train_toy,
-)
+from sclib.experiments.profiles import PROFILES, Cell
+from sclib.lab.drawing import png
+from sclib.lab.exercises import check_prediction, lambda_sweep
+from sclib.lab.explorer import MODES
+from sclib.lab.subjects import Subject, run_label
+from sclib.lab.toy import ToyConfig, train_toy
+from sclib.lab.widget import Explorer
 from sclib.masks import ABLATION_MODES
 from sclib.tasks import get_task
 
@@ -81,9 +77,9 @@ def test_ablation_restores_the_model(explorer):
 
 def test_zero_ablation_changes_the_model_output(explorer):
     explorer.select(subroutine="left")
-    with explorer._applied("none"):
+    with explorer.applied("none"):
         full = explorer.subject.model(explorer.subject.tests["pm:left"].items[:8])
-    with explorer._applied("zero"):
+    with explorer.applied("zero"):
         ablated = explorer.subject.model(explorer.subject.tests["pm:left"].items[:8])
     assert not torch.allclose(full, ablated)
 
@@ -191,6 +187,14 @@ def test_lambda_sweep_gives_a_row_per_lambda(toy_run):
     assert sweep["kept_fraction"].iloc[1] <= sweep["kept_fraction"].iloc[0]
 
 
+def test_check_prediction_names_the_valid_levels():
+    check = check_prediction({"pm:a": "chance"}, {"pm:a": 0.6, "pm:b": 0.95})
+    assert check["measured level"].tolist() == ["between", "high"]
+    assert check["verdict"].tolist() == ["not quite", "no prediction yet"]
+    with pytest.raises(ValueError, match="use one of: chance, between, high"):
+        check_prediction({"pm:a": "low"}, {"pm:a": 0.5})
+
+
 @pytest.mark.parametrize("task_name", ["inside_contact", "sv_agreement"])
 def test_examples_of_vision_and_language_tasks_render(task_name):
     kwargs = {"image_size": 48, "cache_dir": None} if task_name != "sv_agreement" else {}
@@ -206,8 +210,7 @@ def test_examples_of_vision_and_language_tasks_render(task_name):
     examples = explorer.examples("none")
     assert (examples["choice"] == 0).all() and len(examples) == 4
     if domain == "vision":
-        png = _png(explorer.examples_figure("none"))
-        assert png[:4] == b"\x89PNG"
+        assert png(explorer.examples_figure("none"))[:4] == b"\x89PNG"
     else:
         text = explorer.examples_html("none")
         assert all(sentence in text for sentence in tests[f"pm:{target}"].items[0])

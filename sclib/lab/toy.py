@@ -1,8 +1,8 @@
-"""The toy lab: the explorer's fallback run and the exercises of ``06_exercises``.
+"""The toy lab: the explorer's fallback run and the model of ``06_exercises``.
 
-A tiny MLP on the toy task of ``00_quickstart`` (``sclib.tasks.toy``), trained in
-seconds on one thread, with one mask per subroutine, and helpers that check a student's
-prediction against a measurement. ``sclib.lab.explorer`` re-exports everything here.
+A tiny MLP (``sclib.models.toy``) on the toy task of ``00_quickstart``
+(``sclib.tasks.toy``), trained in seconds on one thread, with one mask per subroutine.
+The exercises' helpers are in ``sclib.lab.exercises``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import pandas as pd
 import torch
 from torch import nn
 
@@ -67,7 +66,7 @@ class ToyRun:
 
 
 @contextmanager
-def _one_thread() -> Iterator[None]:
+def one_thread() -> Iterator[None]:
     """Matrices this small train fastest on one thread, and a shared CPU stays fast."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -86,7 +85,7 @@ def train_toy_mask(run: ToyRun, subroutine: str, l0_lambda: float | None = None)
     config = MaskTrainConfig(
         epochs=cfg.mask_epochs, l0_lambda=lam, seed=cfg.seed, device="cpu", progress=False
     )
-    with _one_thread():
+    with one_thread():
         train_mask(
             masks.model,
             masks,
@@ -111,7 +110,7 @@ def train_toy(config: ToyConfig | None = None) -> ToyRun:
         device="cpu",
         progress=False,
     )
-    with _one_thread():
+    with one_thread():
         train_base(
             model,
             task.dataset("compositional", "train", cfg.n_train),
@@ -122,37 +121,3 @@ def train_toy(config: ToyConfig | None = None) -> ToyRun:
     run.masks = {sub: train_toy_mask(run, sub) for sub in task.subroutines}
     run.train_time_s = time.perf_counter() - start
     return run
-
-
-LEVELS = {"chance": 0.4, "between": 0.85, "high": 1.0}  # upper bounds of each level
-
-
-def accuracy_level(acc: float) -> str:
-    """``"chance"`` (below 0.4), ``"between"`` or ``"high"`` (above 0.85).
-
-    >>> accuracy_level(0.3), accuracy_level(0.6), accuracy_level(0.97)
-    ('chance', 'between', 'high')
-    """
-    return next(level for level, upper in LEVELS.items() if acc < upper or level == "high")
-
-
-def check_prediction(prediction: dict[str, str | None], measured: dict[str, float]) -> pd.DataFrame:
-    """A student's predictions (``"high"``, ``"between"``, ``"chance"`` or None) beside
-    the measured accuracies, one row per "+/-" set (``06_exercises``).
-
-    >>> check = check_prediction({"pm:a": "high", "pm:b": None}, {"pm:a": 0.9, "pm:b": 0.3})
-    >>> check["verdict"].tolist()
-    ['right', 'no prediction yet']
-    """
-    unknown = {p for p in prediction.values() if p is not None} - set(LEVELS)
-    if unknown:
-        raise ValueError(f"unknown prediction {sorted(unknown)}; use one of: {', '.join(LEVELS)}")
-    rows = {}
-    for name, acc in measured.items():
-        guess, level = prediction.get(name), accuracy_level(acc)
-        verdict = (
-            "no prediction yet" if guess is None else ("right" if guess == level else "not quite")
-        )
-        rows[name] = {"predicted": guess, "measured": round(acc, 3), "measured level": level,
-                      "verdict": verdict}  # fmt: skip
-    return pd.DataFrame.from_dict(rows, orient="index")
