@@ -10,14 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from sclib.models import (
-    ARCHITECTURES,
-    PRETRAINED,
-    OddOneOut,
-    build_model,
-    count_parameters,
-    mask_region,
-)
+from sclib.models import ARCHITECTURES, PRETRAINED, build_model, count_parameters, mask_region
+from sclib.models.head import OddOneOut
 from sclib.models.language import minilm_path
 from sclib.models.vision import efficientnet_weights_path
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import nn
 
-from sclib.models.head import OddOneOut, odd_one_out_scores
+from sclib.models.head import OddOneOut
 from sclib.models.language import build_language_embedder
 from sclib.models.vision import (
     EFFICIENTNET_STAGES,
@@ -106,40 +106,47 @@ def mask_region(
     Args:
         size, num_layers: as given to ``build_model`` (they set ViT's and BERT's depth).
     """
-    domain = _check(arch, size)
-    if domain == "vision":
-        if region not in VISION_REGIONS:
-            raise ValueError(
-                f"unknown region {region!r} for {arch!r}; choose one of: {', '.join(VISION_REGIONS)}"
-            )
-        stages = _stages(region)
-        if arch in ("resnet", "wide_resnet"):
-            first = ["embedder.backbone.stem_conv"] if region == "all" else []
-            # the first block of a stage has a 1x1 shortcut conv, except stage 1 of basic
-            # blocks (its widths equal the stem's)
-            bottleneck = RESNET_CONFIGS[RESNET_SIZES[arch, size]].block == "bottleneck"
-            convs = [
-                pattern
-                for s in stages
-                for pattern in [f"embedder.backbone.stage{s}.*.conv[123]"]
-                + [f"embedder.backbone.stage{s}.0.shortcut_conv"] * (s > 1 or bottleneck)
-            ]
-        elif arch == "efficientnet_lite0":
-            first = ["embedder.backbone._conv_stem"] if region == "all" else []
-            blocks = [b for s in stages for b in EFFICIENTNET_STAGES[s]]
-            convs = [f"embedder.backbone._blocks.{b}._*_conv" for b in blocks]
-            convs.append("embedder.backbone._conv_head")
-        else:  # vit: stage s = the s-th quarter of the layers
-            depth = num_layers or VIT_SIZES[size][1]
-            first = ["embedder.backbone.vit.embeddings.patch_embeddings.projection"]
-            first = first if region == "all" else []
-            start = (stages[0] - 1) * depth // 4
-            convs = [
-                f"embedder.backbone.vit.layers.{k}.{part}"
-                for k in range(start, depth)
-                for part in ("attention.*_proj", "mlp.fc[12]")
-            ]
-        return first + convs + ["embedder.mlp.fc[12]"]
+    if _check(arch, size) == "vision":
+        return _vision_region(arch, region, size, num_layers)
+    return _language_region(arch, region, num_layers)
+
+
+def _vision_region(arch: str, region: str, size: str, num_layers: int | None) -> list[str]:
+    if region not in VISION_REGIONS:
+        raise ValueError(
+            f"unknown region {region!r} for {arch!r}; choose one of: {', '.join(VISION_REGIONS)}"
+        )
+    stages = _stages(region)
+    if arch in ("resnet", "wide_resnet"):
+        first = ["embedder.backbone.stem_conv"] if region == "all" else []
+        # the first block of a stage has a 1x1 shortcut conv, except stage 1 of basic
+        # blocks (its widths equal the stem's)
+        bottleneck = RESNET_CONFIGS[RESNET_SIZES[arch, size]].block == "bottleneck"
+        convs = [
+            pattern
+            for s in stages
+            for pattern in [f"embedder.backbone.stage{s}.*.conv[123]"]
+            + [f"embedder.backbone.stage{s}.0.shortcut_conv"] * (s > 1 or bottleneck)
+        ]
+    elif arch == "efficientnet_lite0":
+        first = ["embedder.backbone._conv_stem"] if region == "all" else []
+        blocks = [b for s in stages for b in EFFICIENTNET_STAGES[s]]
+        convs = [f"embedder.backbone._blocks.{b}._*_conv" for b in blocks]
+        convs.append("embedder.backbone._conv_head")
+    else:  # vit: stage s = the s-th quarter of the layers
+        depth = num_layers or VIT_SIZES[size][1]
+        first = ["embedder.backbone.vit.embeddings.patch_embeddings.projection"]
+        first = first if region == "all" else []
+        start = (stages[0] - 1) * depth // 4
+        convs = [
+            f"embedder.backbone.vit.layers.{k}.{part}"
+            for k in range(start, depth)
+            for part in ("attention.*_proj", "mlp.fc[12]")
+        ]
+    return first + convs + ["embedder.mlp.fc[12]"]
+
+
+def _language_region(arch: str, region: str, num_layers: int | None) -> list[str]:
     depth = num_layers or LANGUAGE_DEPTH[arch]
     valid = ["all"] + [f"from_layer_{k}" for k in range(depth)]
     if region not in valid:
@@ -162,14 +169,3 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     8
     """
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
-__all__ = [
-    "ARCHITECTURES",
-    "PRETRAINED",
-    "OddOneOut",
-    "build_model",
-    "count_parameters",
-    "mask_region",
-    "odd_one_out_scores",
-]
