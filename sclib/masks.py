@@ -293,12 +293,20 @@ class MaskSet(Mapping[str, WeightMask]):
     @contextmanager
     def disabled(self) -> Iterator[nn.Module]:
         """Inside: the unmasked model (yielded). The masks are back on exit."""
-        with _overridden(self, {name: (None, None) for name in self}):
+        with overridden(self, {name: (None, None) for name in self}):
             yield self.model
 
 
 @contextmanager
-def _overridden(ms: MaskSet, overrides: dict[str, tuple[Tensor | None, Tensor | None]]):
+def overridden(
+    ms: MaskSet, overrides: dict[str, tuple[Tensor | None, Tensor | None]]
+) -> Iterator[None]:
+    """Inside: each named mask's weight ``W`` is seen as ``W * gate + addend`` (a ``None``
+    is skipped) instead of its masked weight; the old overrides are back on exit.
+
+    ``ablated`` and ``MaskSet.disabled`` are built on it; ``{name: (torch.zeros(()), None)}``
+    removes the masked weights altogether (``sclib.experiments.probe``).
+    """
     before = {name: mask.override for name, mask in ms.items()}
     try:
         for name, override in overrides.items():
@@ -432,7 +440,7 @@ def ablated(ms: MaskSet, mode: str, seed: int = 0) -> Iterator[nn.Module]:
                 "complement there",
                 stacklevel=3,
             )
-    with _overridden(ms, overrides):
+    with overridden(ms, overrides):
         yield ms.model
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +35,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from sclib.runtime import device_of, resolve_device, seeded, training_mode
 from sclib.tasks.base import collate_problems
 
 SCHEDULES = ("constant", "onecycle", "cosine")
@@ -43,7 +44,11 @@ ANNEALS = ("epoch", "step")
 _LOADER, _ORDER, _AUGMENT, _TORCH = 0, 1, 2, 3
 
 
-def _check_common(epochs: int, batch_size: int, lr: float, device: str) -> None:
+def check_training_args(
+    epochs: int, batch_size: int, lr: float, device: str, max_steps: int | None = None
+) -> None:
+    """Check the arguments every training config has (``sclib.pretrain``'s too); a
+    ``ValueError`` names the bad value."""
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -52,6 +57,8 @@ def _check_common(epochs: int, batch_size: int, lr: float, device: str) -> None:
         raise ValueError(f"lr must be > 0, got {lr!r}")
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", str(device)):
         raise ValueError(f"unknown device {device!r}; choose one of: auto, cpu, cuda, cuda:N, mps")
+    if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
+        raise ValueError(f"max_steps must be a positive int or None, got {max_steps!r}")
 
 
 @dataclass(frozen=True)
@@ -84,15 +91,11 @@ class BaseTrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        _check_common(self.epochs, self.batch_size, self.lr, self.device)
+        check_training_args(self.epochs, self.batch_size, self.lr, self.device, self.max_steps)
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
             raise ValueError(f"patience must be a positive int or None, got {self.patience!r}")
-        if self.max_steps is not None and (
-            not isinstance(self.max_steps, int) or self.max_steps < 1
-        ):
-            raise ValueError(f"max_steps must be a positive int or None, got {self.max_steps!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(
                 f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}"
@@ -129,7 +132,7 @@ class MaskTrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        _check_common(self.epochs, self.batch_size, self.lr, self.device)
+        check_training_args(self.epochs, self.batch_size, self.lr, self.device)
         if self.l0_lambda < 0:
             raise ValueError(f"l0_lambda must be >= 0, got {self.l0_lambda!r}")
         if not self.max_temperature >= 1:
@@ -151,13 +154,6 @@ class MaskTrainConfig:
         else:
             progress = (epoch * steps_per_epoch + step) / (self.epochs * steps_per_epoch)
         return float(self.max_temperature**progress)
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else as given."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def shuffle_items(
@@ -200,42 +196,95 @@ def _loader(dataset: Dataset, batch_size: int, generator: torch.Generator | None
     )
 
 
-@contextmanager
-def _seeded(seed: int, device: torch.device):
-    """Seed PyTorch's global RNG (dropout, ...) for the block, then restore it."""
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-
-@contextmanager
-def _mode(model: nn.Module, training: bool):
-    """Put the model in train or eval mode for the block, then restore the old modes."""
-    old = {m: m.training for m in model.modules()}
-    model.train(training)
-    try:
-        yield
-    finally:
-        for m, t in old.items():
-            m.training = t
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
-def _mean_loss(model: nn.Module, dataset: Dataset, batch_size: int = 256) -> tuple[float, float]:
-    """(mean CE loss, accuracy) over the dataset in its stored order, eval mode."""
-    device, total, correct, n = _device_of(model), 0.0, 0, 0
-    with _mode(model, False), torch.no_grad():
+def loss_and_accuracy(
+    model: nn.Module, dataset: Dataset, batch_size: int = 256
+) -> tuple[float, float]:
+    """(mean cross-entropy loss, accuracy) over the dataset in its stored order, in eval mode."""
+    device, total, correct, n = device_of(model), 0.0, 0, 0
+    with training_mode(model, False), torch.no_grad():
         for items, odd, _ in _loader(dataset, batch_size, None):
             scores = model(_to(items, device)).float().cpu()
             total += F.cross_entropy(scores, odd, reduction="sum").item()
             correct += (scores.argmax(-1) == odd).sum().item()
             n += len(odd)
     return total / n, correct / n
+
+
+_BatchLosses = Callable[[int, int, Any, torch.Tensor], dict[str, torch.Tensor]]
+
+
+@dataclass
+class _Steps:
+    """The optimiser steps of ``train_base`` and ``train_mask``, epoch by epoch.
+
+    Every batch of ``loader`` has its items shuffled (``g_order``), then
+    ``batch_losses(epoch, i, items, odd)`` gives named losses and the optimiser (and
+    ``sched``) steps on ``"loss"``, until ``total`` steps are done.
+    """
+
+    loader: DataLoader
+    g_order: torch.Generator
+    opt: torch.optim.Optimizer
+    sched: Any
+    total: int
+    bar: tqdm
+    count: int = 0
+
+    def epoch(self, epoch: int, batch_losses: _BatchLosses) -> dict[str, float]:
+        """One pass (or what is left of ``total``); the per-problem mean of every loss."""
+        sums: dict[str, float] = {}
+        n = 0
+        for i, (items, odd, _) in enumerate(self.loader):
+            items, odd = shuffle_items(items, odd, self.g_order)
+            losses = batch_losses(epoch, i, items, odd)
+            self.opt.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            self.opt.step()
+            if self.sched is not None:
+                self.sched.step()
+            for key, value in losses.items():
+                sums[key] = sums.get(key, 0.0) + value.item() * len(odd)
+            n, self.count = n + len(odd), self.count + 1
+            self.bar.update()
+            self.bar.set_postfix(epoch=epoch, **{k: f"{v.item():.3f}" for k, v in losses.items()})
+            if self.done:
+                break
+        return {key: value / n for key, value in sums.items()}
+
+    @property
+    def done(self) -> bool:
+        return self.count >= self.total
+
+
+def _adam(model: nn.Module, config: BaseTrainConfig, total_steps: int) -> tuple[Any, Any]:
+    """Adam on every parameter, with ``config.schedule`` over ``total_steps`` (or none)."""
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if config.schedule == "onecycle":
+        return opt, torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=total_steps)
+    if config.schedule == "cosine":
+        return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+    return opt, None
+
+
+class _EarlyStopping:
+    """Validation after every epoch; remembers the weights of the lowest validation loss."""
+
+    def __init__(self, val: Dataset, patience: int | None) -> None:
+        self.val, self.patience, self.bad_epochs, self.stopped = val, patience, 0, False
+        self.best_loss, self.best_epoch, self.best_state = math.inf, None, None
+
+    def stop_after(self, model: nn.Module, epoch: int, history: dict[str, Any]) -> bool:
+        """Validate after ``epoch`` (into ``history``); ``True``: patience has run out."""
+        val_loss, val_acc = loss_and_accuracy(model, self.val)
+        history["val_loss"].append(val_loss)
+        history["val_acc"].append(val_acc)
+        if val_loss < self.best_loss:
+            self.best_loss, self.best_epoch, self.bad_epochs = val_loss, epoch, 0
+            self.best_state = copy.deepcopy(model.state_dict())
+        else:
+            self.bad_epochs += 1
+        self.stopped = self.patience is not None and self.bad_epochs >= self.patience
+        return self.stopped
 
 
 def train_base(
@@ -264,62 +313,52 @@ def train_base(
     model.to(device)
     g_loader, g_order, g_augment, _ = _generators(config.seed)
     loader = _loader(dataset, config.batch_size, g_loader)
-    total_steps = config.epochs * len(loader)
-    if config.max_steps is not None:
-        total_steps = min(total_steps, config.max_steps)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    if config.schedule == "onecycle":
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=total_steps)
-    elif config.schedule == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
-    else:
-        sched = None
+    total = config.epochs * len(loader)
+    total = min(total, config.max_steps) if config.max_steps is not None else total
+    opt, sched = _adam(model, config, total)
+
+    def batch_losses(epoch: int, i: int, items: Any, odd: torch.Tensor) -> dict[str, Any]:
+        if augment is not None:
+            items = augment(items, g_augment)
+        return {"loss": F.cross_entropy(model(_to(items, device)), odd.to(device))}
+
     history: dict[str, Any] = {"epoch": [], "train_loss": [], "lr": []}
-    if val is not None:
-        history.update(val_loss=[], val_acc=[])
-    best_loss, best_state, best_epoch, bad_epochs, step = math.inf, None, None, 0, 0
-    stopped_early = False
-    bar = tqdm(total=total_steps, desc="base", disable=not config.progress, leave=False)
-    with _seeded(config.seed * 4 + _TORCH, device), _mode(model, True):
+    history.update({} if val is None else {"val_loss": [], "val_acc": []})
+    stopping = _EarlyStopping(val, config.patience)
+    bar = tqdm(total=total, desc="base", disable=not config.progress, leave=False)
+    steps = _Steps(loader, g_order, opt, sched, total, bar)
+    with bar, seeded(config.seed * 4 + _TORCH, device), training_mode(model, True):
         for epoch in range(config.epochs):
-            running, n = 0.0, 0
-            for items, odd, _ in loader:
-                items, odd = shuffle_items(items, odd, g_order)
-                if augment is not None:
-                    items = augment(items, g_augment)
-                loss = F.cross_entropy(model(_to(items, device)), odd.to(device))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if sched is not None:
-                    sched.step()
-                running, n, step = running + loss.item() * len(odd), n + len(odd), step + 1
-                bar.update()
-                bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
-                if step >= total_steps:
-                    break
+            history["train_loss"].append(steps.epoch(epoch, batch_losses)["loss"])
             history["epoch"].append(epoch)
-            history["train_loss"].append(running / n)
             history["lr"].append(opt.param_groups[0]["lr"])
-            if val is not None:
-                val_loss, val_acc = _mean_loss(model, val)
-                history["val_loss"].append(val_loss)
-                history["val_acc"].append(val_acc)
-                if val_loss < best_loss:
-                    best_loss, best_epoch, bad_epochs = val_loss, epoch, 0
-                    best_state = copy.deepcopy(model.state_dict())
-                else:
-                    bad_epochs += 1
-                if config.patience is not None and bad_epochs >= config.patience:
-                    stopped_early = True
-                    break
-            if step >= total_steps:
+            if (val is not None and stopping.stop_after(model, epoch, history)) or steps.done:
                 break
-    bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    history.update(steps=step, best_epoch=best_epoch, stopped_early=stopped_early)
+    if stopping.best_state is not None:
+        model.load_state_dict(stopping.best_state)
+    history.update(
+        steps=steps.count, best_epoch=stopping.best_epoch, stopped_early=stopping.stopped
+    )
     return history
+
+
+@contextmanager
+def _frozen_base(model: nn.Module, masks: Any) -> Iterator[None]:
+    """Freeze all of the model but the mask logits for the block: ``requires_grad`` off (on
+    again after) and BatchNorm in eval mode, so that its running statistics stay put (use
+    inside ``training_mode``, which restores the modes)."""
+    logit_ids = {id(p) for p in masks.parameters()}
+    frozen = [p for p in model.parameters() if id(p) not in logit_ids and p.requires_grad]
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+    try:
+        for p in frozen:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
 
 
 def train_mask(
@@ -349,64 +388,38 @@ def train_mask(
     model.to(device)
     g_loader, g_order, _, _ = _generators(config.seed)
     loader = _loader(dataset, config.batch_size, g_loader)
-    logits = list(masks.parameters())
-    logit_ids = {id(p) for p in logits}
-    frozen = [p for p in model.parameters() if id(p) not in logit_ids and p.requires_grad]
-    opt = torch.optim.Adam(logits, lr=config.lr)
-    history: dict[str, Any] = {
-        k: [] for k in ("epoch", "temperature", "loss", "ce", "l0", "kept_fraction")
-    }
-    if val is not None:
-        history["val_acc"] = []
-    step, per_epoch = 0, len(loader)
-    bar = tqdm(
-        total=config.epochs * per_epoch, desc="mask", disable=not config.progress, leave=False
-    )
-    try:
-        for p in frozen:
-            p.requires_grad_(False)
-        with _seeded(config.seed * 4 + _TORCH, device), _mode(model, True):
-            for m in model.modules():  # the base model is frozen: no running-stat updates
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
+    opt = torch.optim.Adam(list(masks.parameters()), lr=config.lr)
+
+    def batch_losses(epoch: int, i: int, items: Any, odd: torch.Tensor) -> dict[str, Any]:
+        masks.temperature = config.temperature(epoch, i, len(loader))
+        ce = F.cross_entropy(model(_to(items, device)), odd.to(device))
+        l0 = masks.l0()
+        return {"loss": ce + config.l0_lambda * l0, "ce": ce, "l0": l0}
+
+    names = ("epoch", "temperature", "loss", "ce", "l0", "kept_fraction")
+    history: dict[str, Any] = {k: [] for k in names + ("val_acc",) * (val is not None)}
+    total = config.epochs * len(loader)
+    bar = tqdm(total=total, desc="mask", disable=not config.progress, leave=False)
+    steps = _Steps(loader, g_order, opt, None, total, bar)
+    with bar, seeded(config.seed * 4 + _TORCH, device), training_mode(model, True):
+        with _frozen_base(model, masks):
             for epoch in range(config.epochs):
-                sums, n = {"loss": 0.0, "ce": 0.0, "l0": 0.0}, 0
-                for i, (items, odd, _) in enumerate(loader):
-                    masks.temperature = config.temperature(epoch, i, per_epoch)
-                    items, odd = shuffle_items(items, odd, g_order)
-                    ce = F.cross_entropy(model(_to(items, device)), odd.to(device))
-                    l0 = masks.l0()
-                    loss = ce + config.l0_lambda * l0
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    for key, value in (("loss", loss), ("ce", ce), ("l0", l0)):
-                        sums[key] += value.item() * len(odd)
-                    n, step = n + len(odd), step + 1
-                    bar.update()
-                    bar.set_postfix(
-                        epoch=epoch, ce=f"{ce.item():.3f}", t=f"{masks.temperature:.1f}"
-                    )
+                for key, value in steps.epoch(epoch, batch_losses).items():
+                    history[key].append(value)
                 history["epoch"].append(epoch)
                 history["temperature"].append(masks.temperature)
-                for key, value in sums.items():
-                    history[key].append(value / n)
                 history["kept_fraction"].append(float(masks.kept_fraction()))
                 if val is not None:
                     history["val_acc"].append(evaluate(model, val))
-    finally:
-        for p in frozen:
-            p.requires_grad_(True)
-        bar.close()
     masks.temperature = config.max_temperature
-    history["steps"] = step
+    history["steps"] = steps.count
     return history
 
 
 def predict(model: nn.Module, dataset: Dataset, batch_size: int = 256) -> torch.Tensor:
     """The position (0..3) the model picks as odd for every problem, in eval mode."""
-    device, out = _device_of(model), []
-    with _mode(model, False), torch.no_grad():
+    device, out = device_of(model), []
+    with training_mode(model, False), torch.no_grad():
         for items, _, _ in _loader(dataset, batch_size, None):
             out.append(model(_to(items, device)).argmax(-1).cpu())
     return torch.cat(out)

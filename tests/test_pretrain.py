@@ -94,6 +94,8 @@ def test_simclr_is_deterministic_and_leaves_the_mlp():
         SimCLRConfig(batch_size=1)
     with pytest.raises(ValueError, match="device"):
         SimCLRConfig(device="gpu")
+    with pytest.raises(ValueError, match="max_steps must be a positive int or None, got 0"):
+        SimCLRConfig(max_steps=0)
 
 
 # ----------------------------------------------------------------------------- MLM
@@ -167,5 +169,7 @@ def test_mlm_is_deterministic_and_trains_bert():
     assert h1["n_outputs"] < 300 and math.isfinite(h1["loss"][0])  # untied, corpus softmax
     with pytest.raises(ValueError, match="output_vocab"):
         MLMConfig(output_vocab="tiny")
+    with pytest.raises(ValueError, match="max_steps must be a positive int or None, got 0"):
+        MLMConfig(max_steps=0)
     with pytest.raises(ValueError, match="sentences"):
         pretrain_mlm(embedder, [], config)

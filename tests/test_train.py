@@ -10,14 +10,14 @@ from torch import nn
 
 from sclib.masks import add_masks
 from sclib.models.toy import toy_mlp
+from sclib.runtime import resolve_device
 from sclib.tasks import get_task
 from sclib.train import (
     BaseTrainConfig,
     MaskTrainConfig,
-    _mean_loss,
     evaluate,
+    loss_and_accuracy,
     predict,
-    resolve_device,
     shuffle_items,
     train_base,
     train_mask,
@@ -94,7 +94,7 @@ def test_early_stopping_restores_best_weights(data):
     assert history["stopped_early"] and len(history["val_loss"]) < 30
     best = history["best_epoch"]
     assert history["val_loss"][best] == min(history["val_loss"])
-    assert _mean_loss(model, data["val"])[0] == pytest.approx(history["val_loss"][best])
+    assert loss_and_accuracy(model, data["val"])[0] == pytest.approx(history["val_loss"][best])
 
 
 def test_max_steps_schedule_and_augment(data):
@@ -190,6 +190,7 @@ def test_shuffle_items_keeps_targets_consistent():
             "unknown schedule 'step'; choose one of: constant",
         ),
         (lambda: BaseTrainConfig(patience=0), "patience"),
+        (lambda: BaseTrainConfig(max_steps=0), "max_steps must be a positive int or None, got 0"),
         (
             lambda: MaskTrainConfig(anneal="batch"),
             "unknown anneal 'batch'; choose one of: epoch, step",

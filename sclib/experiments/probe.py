@@ -16,9 +16,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from sclib.masks import MaskSet, _overridden, ablated
+from sclib.masks import MaskSet, ablated, overridden
 from sclib.models.head import flatten_items
-from sclib.train import _mode
+from sclib.runtime import training_mode
 
 CONDITIONS = ("full", "subnetwork", "rest", "none")
 
@@ -36,7 +36,7 @@ def _condition(masks: MaskSet, name: str):
         with ablated(masks, "zero"):
             yield
     elif name == "none":
-        with _overridden(masks, {n: (torch.zeros(()), None) for n in masks}):
+        with overridden(masks, {n: (torch.zeros(()), None) for n in masks}):
             yield
     else:
         raise ValueError(f"unknown condition {name!r}; choose one of: {', '.join(CONDITIONS)}")
@@ -63,7 +63,7 @@ def odd_signal(model: Any, masks: MaskSet, problems: Any, batch: int = 64) -> pd
     """
     odd = torch.as_tensor(problems.odd_index)
     rows, signals = [], {}
-    with torch.no_grad(), _mode(model, False):
+    with torch.no_grad(), training_mode(model, False):
         for name in CONDITIONS:
             with _condition(masks, name):
                 e = _embeddings(model, problems, batch)

@@ -18,7 +18,7 @@ notebooks/03_pretrained_vs_random.ipynb.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,9 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sclib.pretrain.simclr import cosine_adamw, run_pretraining
+from sclib.pretrain.loop import cosine_adamw, run_pretraining
+from sclib.runtime import resolve_device, seeded, training_mode
 from sclib.tasks.language import NUMBERS, SUBROUTINES, LanguageTask
-from sclib.train import _check_common, _mode, _seeded, resolve_device
+from sclib.train import check_training_args
 
 OUTPUT_VOCABS = ("corpus", "full")
 
@@ -166,7 +167,7 @@ class MLMConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        _check_common(self.epochs, self.batch_size, self.lr, self.device)
+        check_training_args(self.epochs, self.batch_size, self.lr, self.device, self.max_steps)
         if not 0 < self.mask_prob < 1:
             raise ValueError(f"mask_prob must be in (0, 1), got {self.mask_prob!r}")
         if self.weight_decay < 0 or not 0 <= self.warmup_fraction < 1:
@@ -178,10 +179,71 @@ class MLMConfig:
             raise ValueError(
                 f"unknown output_vocab {self.output_vocab!r}; choose one of: {', '.join(OUTPUT_VOCABS)}"
             )
-        if self.max_steps is not None and (
-            not isinstance(self.max_steps, int) or self.max_steps < 1
-        ):
-            raise ValueError(f"max_steps must be a positive int or None, got {self.max_steps!r}")
+
+
+def _tokenised(embedder: nn.Module, sentences: Sequence[str]) -> tuple[torch.Tensor, ...]:
+    """``(ids, attention, maskable)``, each (N, L): the sentences tokenised once, padded and
+    truncated at the embedder's ``max_length``; maskable: neither special nor padding."""
+    tokenizer = embedder.tokenizer
+    tokens = tokenizer(
+        list(sentences),
+        padding=True,
+        truncation=True,
+        max_length=embedder.max_length,
+        return_tensors="pt",
+    )
+    ids, attention = tokens["input_ids"], tokens["attention_mask"]
+    maskable = attention.bool() & ~torch.isin(ids, torch.tensor(tokenizer.all_special_ids))
+    return ids, attention, maskable
+
+
+def _output_ids(
+    corpus_ids: torch.Tensor, special_ids: list[int], vocab_size: int, output_vocab: str
+) -> torch.Tensor:
+    """The token ids the LM head predicts among, and draws random replacements from (see
+    ``MLMConfig.output_vocab``); ``corpus_ids`` are the maskable tokens of the corpus."""
+    if output_vocab == "corpus":
+        return torch.unique(corpus_ids)
+    special = torch.tensor(special_ids)
+    return torch.arange(vocab_size)[~torch.isin(torch.arange(vocab_size), special)]
+
+
+def _mlm_step(
+    embedder: nn.Module,
+    head: MLMHead,
+    tokens: tuple[torch.Tensor, ...],
+    vocab_ids: torch.Tensor,
+    g_mask: torch.Generator,
+    config: MLMConfig,
+    device: torch.device,
+) -> Callable[[torch.Tensor], tuple[torch.Tensor, float]]:
+    """The step ``run_pretraining`` calls: BERT-mask the sentences of a batch of rows of
+    ``tokens`` (``_tokenised``; masks drawn from ``g_mask``), encode them, and return the
+    cross-entropy of the masked tokens among ``vocab_ids`` and its accuracy."""
+    ids, attention, maskable = tokens
+    bert, mask_token_id = embedder.bert, embedder.tokenizer.mask_token_id
+    word_embeddings = bert.embeddings.word_embeddings
+    index = torch.full((word_embeddings.num_embeddings,), -1, dtype=torch.long)
+    index[vocab_ids] = torch.arange(len(vocab_ids))
+    restrict = vocab_ids.to(device) if config.output_vocab == "corpus" else None
+
+    def step(rows: torch.Tensor) -> tuple[torch.Tensor, float]:
+        length = int(attention[rows].sum(1).max())
+        batch_ids, batch_mask = ids[rows, :length], maskable[rows, :length]
+        inputs, labels = mask_tokens(
+            batch_ids, batch_mask, mask_token_id, vocab_ids, g_mask, config.mask_prob
+        )
+        hidden = bert(
+            input_ids=inputs.to(device), attention_mask=attention[rows, :length].to(device)
+        ).last_hidden_state
+        chosen = labels != -100
+        logits = head(hidden[chosen.to(device)], word_embeddings.weight, restrict)
+        target = labels[chosen] if restrict is None else index[labels[chosen]]
+        target = target.to(device)
+        accuracy = (logits.argmax(-1) == target).float().mean().item()
+        return F.cross_entropy(logits, target), accuracy
+
+    return step
 
 
 def pretrain_mlm(
@@ -202,71 +264,37 @@ def pretrain_mlm(
         raise ValueError("sentences is empty; use mlm_corpus(n_sentences) for a corpus")
     device = resolve_device(config.device)
     embedder.to(device)
-    bert, tokenizer = embedder.bert, embedder.tokenizer
-    tokens = tokenizer(
-        list(sentences),
-        padding=True,
-        truncation=True,
-        max_length=embedder.max_length,
-        return_tensors="pt",
-    )
-    ids, attention = tokens["input_ids"], tokens["attention_mask"]
-    maskable = attention.bool() & ~torch.isin(ids, torch.tensor(tokenizer.all_special_ids))
-    word_embeddings = bert.embeddings.word_embeddings
-    vocab_size = word_embeddings.num_embeddings
-    if config.output_vocab == "corpus":
-        vocab_ids = torch.unique(ids[maskable])
-    else:
-        special = torch.tensor(tokenizer.all_special_ids)
-        vocab_ids = torch.arange(vocab_size)[~torch.isin(torch.arange(vocab_size), special)]
-    index = torch.full((vocab_size,), -1, dtype=torch.long)
-    index[vocab_ids] = torch.arange(len(vocab_ids))
-    restrict = vocab_ids.to(device) if config.output_vocab == "corpus" else None
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
+    bert = embedder.bert
+    tokens = _tokenised(embedder, sentences)
+    vocab_size = bert.embeddings.word_embeddings.num_embeddings
+    corpus_ids = tokens[0][tokens[2]]
+    special_ids = embedder.tokenizer.all_special_ids
+    vocab_ids = _output_ids(corpus_ids, special_ids, vocab_size, config.output_vocab)
+    with seeded(config.seed):
         head = MLMHead(
             bert.config.hidden_size, vocab_size, config.tie_weights, bert.config.layer_norm_eps
         ).to(device)
     g_order = torch.Generator().manual_seed(config.seed * 2)
     g_mask = torch.Generator().manual_seed(config.seed * 2 + 1)
-    n = len(sentences)
+    step = _mlm_step(embedder, head, tokens, vocab_ids, g_mask, config, device)
     params = list(bert.parameters()) + list(head.parameters())
 
-    def step(rows: torch.Tensor) -> tuple[torch.Tensor, float]:
-        length = int(attention[rows].sum(1).max())
-        batch_ids, batch_mask = ids[rows, :length], maskable[rows, :length]
-        inputs, labels = mask_tokens(
-            batch_ids, batch_mask, tokenizer.mask_token_id, vocab_ids, g_mask, config.mask_prob
-        )
-        hidden = bert(
-            input_ids=inputs.to(device), attention_mask=attention[rows, :length].to(device)
-        ).last_hidden_state
-        chosen = labels != -100
-        logits = head(hidden[chosen.to(device)], word_embeddings.weight, restrict)
-        target = labels[chosen] if restrict is None else index[labels[chosen]]
-        target = target.to(device)
-        accuracy = (logits.argmax(-1) == target).float().mean().item()
-        return F.cross_entropy(logits, target), accuracy
+    def make_optimizer(total: int) -> tuple[torch.optim.Optimizer, Any]:
+        warmup = int(config.warmup_fraction * total)
+        return cosine_adamw(params, config.lr, config.weight_decay, total, 0.0, warmup)
 
-    with _seeded(config.seed, device), _mode(embedder, True):
+    with seeded(config.seed, device), training_mode(embedder, True):
         history = run_pretraining(
             step,
-            lambda total: cosine_adamw(
-                params,
-                config.lr,
-                config.weight_decay,
-                total,
-                0.0,
-                int(config.warmup_fraction * total),
-            ),  # fmt: skip
+            make_optimizer,
             config,
-            n=n,
+            n=len(sentences),
             batch=config.batch_size,
             drop_last=False,
             g_order=g_order,
             metric="accuracy",
             desc="mlm",
         )
-    n_outputs = vocab_size if restrict is None else len(vocab_ids)
-    history.update(n_sentences=n, n_outputs=n_outputs)
+    n_outputs = vocab_size if config.output_vocab == "full" else len(vocab_ids)
+    history.update(n_sentences=len(sentences), n_outputs=n_outputs)
     return history

@@ -21,8 +21,7 @@ parameters, config). Used by notebooks/03_pretrained_vs_random.ipynb.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +29,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
+from sclib.pretrain.loop import cosine_adamw, run_pretraining
+from sclib.runtime import resolve_device, seeded, training_mode
 from sclib.tasks.vision import DEFAULT_CACHE_DIR, VisionTask, augment_images
-from sclib.train import _check_common, _mode, _seeded, resolve_device
+from sclib.train import check_training_args
 
 
 # ----------------------------------------------------------------------------- data
@@ -221,7 +221,7 @@ class SimCLRConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        _check_common(self.epochs, self.batch_size, self.lr, self.device)
+        check_training_args(self.epochs, self.batch_size, self.lr, self.device, self.max_steps)
         if self.batch_size < 2:
             raise ValueError(
                 f"batch_size must be >= 2 for a contrastive loss, got {self.batch_size}"
@@ -233,88 +233,14 @@ class SimCLRConfig:
                 f"weight_decay must be >= 0 and min_lr_ratio in [0, 1], got "
                 f"{self.weight_decay!r}, {self.min_lr_ratio!r}"
             )
-        if self.max_steps is not None and (
-            not isinstance(self.max_steps, int) or self.max_steps < 1
-        ):
-            raise ValueError(f"max_steps must be a positive int or None, got {self.max_steps!r}")
 
 
-def cosine_adamw(
-    params,
-    lr: float,
-    weight_decay: float,
-    total_steps: int,
-    min_lr_ratio: float = 0.0,
-    warmup_steps: int = 0,
-) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """AdamW with a linear warm-up over ``warmup_steps``, then cosine decay to
-    ``lr * min_lr_ratio`` at ``total_steps`` (``sclib.pretrain.mlm`` uses it too)."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-        return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
-
-
-def run_pretraining(
-    step: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | float]],
-    make_optimizer: Callable[[int], tuple[torch.optim.Optimizer, Any]],
-    config: Any,
-    *,
-    n: int,
-    batch: int,
-    drop_last: bool,
-    g_order: torch.Generator,
-    metric: str,
-    desc: str,
-) -> dict[str, Any]:
-    """The loop SimCLR and MLM pretraining share.
-
-    ``config.epochs`` passes over the ``n`` examples in batches of ``batch`` (the last
-    partial batch dropped with ``drop_last``), at most ``config.max_steps`` steps; the
-    optimiser and schedule come from ``make_optimizer(total_steps)``. Each epoch draws a
-    fresh order from ``g_order``; ``step(rows)`` takes a batch of row indices and returns
-    ``(loss, metric value)``. Returns a history with per-epoch ``epoch``, ``loss``,
-    ``metric`` and ``lr`` (training means), and ``steps``.
-    """
-    per_epoch = n // batch if drop_last else math.ceil(n / batch)
-    total = config.epochs * per_epoch
-    total = min(total, config.max_steps) if config.max_steps is not None else total
-    opt, sched = make_optimizer(total)
-    history: dict[str, Any] = {"epoch": [], "loss": [], metric: [], "lr": []}
-    steps = 0
-    bar = tqdm(total=total, desc=desc, disable=not config.progress, leave=False)
-    try:
-        for epoch in range(config.epochs):
-            order = torch.randperm(n, generator=g_order)
-            sums, count = [0.0, 0.0], 0
-            for i in range(per_epoch):
-                loss, value = step(order[i * batch : (i + 1) * batch])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                sums[0] += loss.item()
-                sums[1] += float(value)
-                count, steps = count + 1, steps + 1
-                bar.update()
-                bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
-                if steps >= total:
-                    break
-            history["epoch"].append(epoch)
-            history["loss"].append(sums[0] / count)
-            history[metric].append(sums[1] / count)
-            history["lr"].append(opt.param_groups[0]["lr"])
-            if steps >= total:
-                break
-    finally:
-        bar.close()
-    history["steps"] = steps
-    return history
+def _projection_head(features: int, config: SimCLRConfig) -> nn.Module:
+    """SimCLR's projection head: Linear - ReLU - Linear, as ``config`` sizes it."""
+    hidden = config.projection_hidden or features
+    return nn.Sequential(
+        nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, config.projection_dim)
+    )
 
 
 def pretrain_simclr(
@@ -342,14 +268,8 @@ def pretrain_simclr(
     embedder.to(device)
     backbone = embedder.backbone
     preprocess = getattr(embedder, "preprocess", nn.Identity())
-    features = backbone.out_features
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        head = nn.Sequential(
-            nn.Linear(features, config.projection_hidden or features),
-            nn.ReLU(),
-            nn.Linear(config.projection_hidden or features, config.projection_dim),
-        ).to(device)
+    with seeded(config.seed):
+        head = _projection_head(backbone.out_features, config).to(device)
     g_order = torch.Generator().manual_seed(config.seed * 2)
     g_views = torch.Generator().manual_seed(config.seed * 2 + 1)
     n = images.shape[0]
@@ -362,12 +282,13 @@ def pretrain_simclr(
         z = head(backbone(preprocess(views.to(device))))
         return nt_xent(*z.chunk(2), temperature=config.temperature)
 
-    with _seeded(config.seed, device), _mode(embedder, True):
+    def make_optimizer(total: int) -> tuple[torch.optim.Optimizer, Any]:
+        return cosine_adamw(params, config.lr, config.weight_decay, total, config.min_lr_ratio)
+
+    with seeded(config.seed, device), training_mode(embedder, True):
         history = run_pretraining(
             step,
-            lambda total: cosine_adamw(
-                params, config.lr, config.weight_decay, total, config.min_lr_ratio
-            ),
+            make_optimizer,
             config,
             n=n,
             batch=batch,
