@@ -14,14 +14,14 @@ from fake_runs import OTHER, run_identity
 
 from sclib.plots.modularity import (
     FULL_LABEL,
-    PAPER_LABEL,
     base_model_table,
     modularity_figure,
-    save_figure,
     summary_table,
     verdicts,
 )
+from sclib.plots.style import save_figure
 from sclib.stats.reference import paper_runs
+from sclib.stats.vocabulary import PAPER_LABEL
 
 
 def fake_row(

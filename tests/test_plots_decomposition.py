@@ -1,4 +1,4 @@
-"""sclib.plots.decomposition on synthetic run rows and hand-made masks (no training)."""
+"""sclib.plots.decomposition and decomposition_figure on synthetic runs and hand-made masks."""
 
 from __future__ import annotations
 
@@ -15,10 +15,13 @@ from fake_runs import run_identity
 
 import sclib.experiments.collect as collect
 import sclib.plots.decomposition as pdc
-from sclib.experiments.runner import Cell
-from sclib.plots.modularity import save_figure
+from sclib.experiments.describe import included_cells
+from sclib.experiments.profiles import Cell
+from sclib.plots.decomposition_figure import decomposition_figure, paper_iou_range, region_key
+from sclib.plots.style import save_figure
 from sclib.stats.overlap import mask_overlap
 from sclib.stats.reference import paper_runs
+from sclib.stats.vocabulary import REGIMES
 
 TASKS = {"vision": ("inside_contact", "resnet"), "language": ("sv_agreement", "minilm")}
 SUBS = {"vision": ("inside", "contact"), "language": ("subject", "verb")}
@@ -81,7 +84,7 @@ def fake_row(
 def ours() -> pd.DataFrame:
     rows = []
     for domain in ("vision", "language"):
-        regimes = ("scratch", "untrained") if domain == "vision" else pdc.REGIMES
+        regimes = ("scratch", "untrained") if domain == "vision" else REGIMES
         for regime in regimes:
             for sub in SUBS[domain]:
                 for seed in (0, 1):
@@ -141,19 +144,12 @@ def kept(ours, monkeypatch) -> pd.DataFrame:
         return None, hand_masks(row["domain"], cell.subroutine, cell.regime), row
 
     monkeypatch.setattr(collect, "load_cell", fake_load)
-    return collect.kept_table(pdc.included_cells(ours), "quick")
+    return collect.kept_table(included_cells(ours), "quick")
 
 
 @pytest.fixture
 def tables(ours, overlap, kept) -> dict[str, pd.DataFrame]:
     return pdc.decomposition_tables(ours, paper_runs(), overlap, kept, n_boot=200)
-
-
-def test_included_cells_drop_excluded_base_models(ours):
-    cells = pdc.included_cells(ours)
-    assert len(cells) == len(ours) - 1
-    assert all(c.base_seed != 5 for c in cells)
-    assert cells[0] == Cell("inside_contact", "resnet", "inside", "scratch", "none", 0, 0)
 
 
 def test_kept_table_is_kept_by_layer_per_cell(kept):
@@ -170,7 +166,7 @@ def test_kept_table_is_kept_by_layer_per_cell(kept):
 
 def test_region_order_and_paper_ranges():
     regions = ["mlp", "stage4", "layer.10", "stem", "layer.2", "stage3"]
-    assert sorted(regions, key=pdc.region_key) == [
+    assert sorted(regions, key=region_key) == [
         "stem",
         "stage3",
         "stage4",
@@ -178,9 +174,9 @@ def test_region_order_and_paper_ranges():
         "layer.10",
         "mlp",
     ]
-    assert pdc.paper_iou_range("stage3") == (0.03, 0.12)
-    assert pdc.paper_iou_range("mlp") == (0.24, 0.32)
-    assert pdc.paper_iou_range("layer.1") is None
+    assert paper_iou_range("stage3") == (0.03, 0.12)
+    assert paper_iou_range("mlp") == (0.24, 0.32)
+    assert paper_iou_range("layer.1") is None
 
 
 def test_tables_match_the_paper_by_task_and_leave_out_excluded(tables):
@@ -232,7 +228,7 @@ def test_figure_numbers_and_csv(tables):
 
 
 def test_figure_draws_every_panel_and_saves(tables, tmp_path):
-    fig = pdc.decomposition_figure(tables)
+    fig = decomposition_figure(tables)
     titles = [ax.get_title(loc="left") for ax in fig.get_axes()]
     for panel in ("(a)", "(b)", "(c) vision", "(c) language", "(d) vision", "(e) language"):
         assert any(t.startswith(panel) for t in titles), panel
@@ -257,7 +253,7 @@ def test_figure_with_one_domain_and_no_paper(ours, overlap, kept):
         n_boot=50,
     )
     assert set(tables["a"]["source"]) == {"ours (quick profile)"}
-    fig = pdc.decomposition_figure(tables)
+    fig = decomposition_figure(tables)
     assert not any(ax.get_title(loc="left").startswith("(c) vision") for ax in fig.get_axes())
     plt.close(fig)
 
@@ -265,7 +261,7 @@ def test_figure_with_one_domain_and_no_paper(ours, overlap, kept):
 def test_figure_without_masks_says_so(ours):
     tables = pdc.decomposition_tables(ours, None, pd.DataFrame(), pd.DataFrame(), n_boot=50)
     assert tables["c"].empty and "random_expected_iou" in tables["c"]
-    fig = pdc.decomposition_figure(tables)
+    fig = decomposition_figure(tables)
     texts = [t.get_text() for ax in fig.get_axes() for t in ax.texts]
     assert "no pairs of masks" in texts and "no masks" in texts
     plt.close(fig)

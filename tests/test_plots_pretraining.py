@@ -1,4 +1,4 @@
-"""sclib.plots.pretraining on small synthetic tables of run_cell rows, beside the paper's runs."""
+"""sclib.plots.pretraining and pretraining_figure on small synthetic run_cell rows and the paper's."""
 
 from __future__ import annotations
 
@@ -12,19 +12,19 @@ import pandas as pd
 import pytest
 from fake_runs import run_identity
 
-from sclib.plots.modularity import PAPER_LABEL, save_figure
 from sclib.plots.pretraining import (
     PAPER_ALL,
     PAPER_SAME,
     cell_table,
-    describe_regimes,
     interaction_table,
-    pretrained_vs_random_figure,
     regime_runs,
     regime_table,
 )
+from sclib.plots.pretraining_figure import pretrained_vs_random_figure
+from sclib.plots.style import save_figure
 from sclib.stats.glm import fraction_significant
 from sclib.stats.reference import paper_runs
+from sclib.stats.vocabulary import PAPER_LABEL
 
 PRETRAINING = {"resnet": "simclr", "minilm": "minilm"}
 OURS = "ours (quick profile)"
@@ -219,14 +219,3 @@ def test_figure_one_domain_all_excluded_regime(quick, paper, tmp_path):
 def test_regime_runs_rejects_empty(paper):
     with pytest.raises(ValueError, match="empty"):
         regime_runs(pd.DataFrame(), paper)
-
-
-def test_describe_regimes_names_skipped_pretraining():
-    from dataclasses import replace
-
-    from sclib.experiments.runner import REGIMES, cells, get_profile
-
-    profile = replace(get_profile("vision", "quick"), simclr=None)
-    text = describe_regimes(profile, cells(profile, regimes=REGIMES))
-    assert "ResNet (small): scratch, untrained" in text
-    assert "skipped: profile has no simclr config" in text

@@ -1,72 +1,40 @@
-"""Figures and the tables behind them, from tidy results tables; nothing here trains.
+"""Figure 02, modularity across architectures, and the tables behind it; nothing here trains.
 
 Used by ``notebooks/02_modularity_across_architectures.ipynb``. ``ours`` is a table of
 ``sclib.experiments.runner.run_cell`` rows (``run_grid``), ``paper`` the paper's runs in the same
 vocabulary (``sclib.stats.reference.paper_runs()``). Our profiles use other models than the paper
 (a small ResNet, MiniLM), so runs are matched to the paper's by domain, task, subroutine
 (and number variant), never by architecture, and every architecture is labelled by name.
-
->>> architecture_label("resnet", "quick"), architecture_label("bert_small")
-('ResNet (small)', 'BERT-small')
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 
-from sclib.provenance import provenance, runs_provenance
+from sclib.plots.style import (
+    HOLLOW_DIAMOND,
+    PRETRAINING_LABELS,
+    RANDOM_ABLATION,
+    SCORES,
+    TASK_LABELS,
+    architecture_label,
+    as_bool,
+    domain_order,
+    has_variant,
+    legend_below,
+    series_color,
+)
+from sclib.stats.vocabulary import DOMAINS, PAPER_LABEL, TRAINED_REGIMES, ours_label
 
-PAPER_LABEL = "paper (Lepori et al. 2023)"
-FULL_LABEL = "ours (full profile)"
-DOMAINS = ("vision", "language")
-TRAINED_REGIMES = ("scratch", "pretrained")  # the paper's Figure: trained base models only
-SCORES = {
-    "subnetwork_score": "subnetwork score (expected > 0, ideal 0.75)",
-    "ablation_score": "ablation score (expected < 0)",
-}
+FULL_LABEL = ours_label("full")
 SUMMARY_KEYS = ["domain", "task", "variant", "subroutine", "architecture", "regime", "source"]
-# (architecture, model size) -> name; the paper's models are the "full" sizes
-ARCHITECTURE_LABELS: dict[Any, str] = {
-    ("resnet", "quick"): "ResNet (small)",
-    ("resnet", "full"): "ResNet50",
-    ("wide_resnet", "quick"): "WideResNet (small)",
-    ("wide_resnet", "full"): "WideResNet50",
-    "vit": "ViT",
-    "efficientnet_lite0": "EfficientNet-Lite0",
-    "bert_small": "BERT-small",
-    "minilm": "MiniLM",
-}
-TASK_LABELS = {
-    "inside_contact": "Inside-Contact",
-    "inside_number": "Inside-Number",
-    "number_contact": "Number-Contact",
-    "sv_agreement": "SV-Agreement",
-    "anaphora": "Anaphora",
-}
-PRETRAINING_LABELS = {"simclr": "SimCLR", "mlm": "MLM"}
 PAPER_MARKERS = {"ResNet50": "o", "WideResNet50": "s", "BERT-small": "o"}
-
-
-def architecture_label(architecture: str, size: str = "full") -> str:
-    """The name of an architecture at a model size (``"quick"`` or ``"full"``)."""
-    return ARCHITECTURE_LABELS.get(
-        (architecture, size), ARCHITECTURE_LABELS.get(architecture, architecture)
-    )
-
-
-def as_bool(values: pd.Series) -> pd.Series:
-    """A boolean column read back from memory or CSV (``"True"``/``"False"``, blanks)."""
-    if values.dtype == bool:
-        return values
-    return values.map(lambda v: str(v).strip().lower() in ("true", "1", "1.0"))
+PAPER_GREYS = ("0.55", "0.35", "0.7", "0.45")  # the paper's series, in turn
 
 
 def _series_label(row: pd.Series) -> str:
@@ -101,7 +69,7 @@ def tidy_runs(
         frame = frame.copy()
         if "profile" not in frame:
             frame["profile"] = "full" if source else "quick"
-        frame["source"] = source or frame["profile"].map(lambda p: f"ours ({p} profile)")
+        frame["source"] = source or frame["profile"].map(ours_label)
         frame["excluded"] = as_bool(frame["excluded"]) if "excluded" in frame else False
         parts.append(frame)
     if not parts:
@@ -169,17 +137,17 @@ def _source_order(sources: pd.Series) -> list[str]:
 
 def _x_label(task: str, subroutine: str, variant: str) -> str:
     label = f"{TASK_LABELS.get(task, task)}\n{subroutine.capitalize()}"
-    return label if variant in ("none", "") or pd.isna(variant) else f"{label}\n({variant})"
+    return f"{label}\n({variant})" if has_variant(variant) else label
 
 
 def _style(label: str, source: str, index: int, paper_index: int) -> dict[str, Any]:
     if source == "paper":
         arch = label.split(": ", 1)[1].split(",")[0]
-        grey = ("0.55", "0.35", "0.7", "0.45")[paper_index % 4]
+        grey = PAPER_GREYS[paper_index % len(PAPER_GREYS)]
         marker = "^" if "pretrained" in label else PAPER_MARKERS.get(arch, "o")
         return {"color": grey, "marker": marker}
     return {
-        "color": plt.get_cmap("tab10")(index % 10),
+        "color": series_color(index),
         "marker": "s" if source == FULL_LABEL else "o",
     }
 
@@ -237,6 +205,53 @@ def _draw_panel(ax, runs: pd.DataFrame, xs: list, series: list[str], styles: dic
     ax.grid(axis="y", alpha=0.3)
 
 
+def _series_styles(runs: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Legend name -> colour and marker, in legend order: ours, the full profile, the paper's."""
+    labels = runs.drop_duplicates("label").sort_values(
+        "source", key=lambda c: c.map({s: i for i, s in enumerate(_source_order(c))})
+    )[["label", "source"]]
+    styles, paper_seen = {}, 0
+    for i, (label, source) in enumerate(labels.itertuples(index=False)):
+        styles[label] = _style(label, source, i, paper_seen)
+        paper_seen += source == "paper"
+    return styles
+
+
+def _draw_domain(axes, runs: pd.DataFrame, domain: str, styles: dict, rng) -> None:
+    """One row of panels: the subnetwork score left, the ablation score right."""
+    own = runs[(runs["source"] != "paper") & (runs["domain"] == domain)]
+    xs = own[["task", "subroutine", "variant"]].drop_duplicates()
+    xs = list(xs.itertuples(index=False))  # in the order of the runs (cells(profile))
+    here = runs[(runs["domain"] == domain) & ~runs["excluded"]]
+    series = [lab for lab in styles if lab in set(runs[runs["domain"] == domain]["label"])]
+    for col, score in enumerate(SCORES):
+        _draw_panel(axes[col], here, xs, series, styles, score, rng)
+        axes[col].set_title(f"{domain}: {SCORES[score]}", fontsize=9)
+    axes[0].set_ylabel("score")
+
+
+def _legend_entries(styles: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    entries = [
+        (label, {"marker": s["marker"], "markerfacecolor": s["color"], "markeredgecolor": "black"})
+        for label, s in styles.items()
+    ]
+    entries.append((f"{RANDOM_ABLATION} (mean, runs)", HOLLOW_DIAMOND))
+    return [(label, {**style, "markersize": 7}) for label, style in entries]
+
+
+def _suptitle(own: pd.DataFrame) -> str:
+    counts = [
+        f"{source}: {int((~part['excluded']).sum())} runs drawn, "
+        f"{int(part['excluded'].sum())} excluded"
+        for source, part in own.groupby("source", sort=False)
+    ]
+    return (
+        f"Modularity across architectures and domains. {'; '.join(counts)} (excluded: base "
+        f"model below the profile's exclusion threshold).\nGrey: {PAPER_LABEL}, same task and "
+        "subroutine, their architectures. Dots: runs; big markers: means."
+    )
+
+
 def modularity_figure(
     ours: pd.DataFrame,
     paper: pd.DataFrame,
@@ -263,16 +278,8 @@ def modularity_figure(
     runs = tidy_runs(ours, paper, full, pool_variants)
     rng = np.random.default_rng(seed)
     own = runs[runs["source"] != "paper"]
-    domains = [d for d in DOMAINS if d in set(own["domain"])]
-    domains += sorted(set(own["domain"]) - set(domains))
-    labels = runs.drop_duplicates("label").sort_values(
-        "source", key=lambda c: c.map({s: i for i, s in enumerate(_source_order(c))})
-    )[["label", "source"]]
-    styles, paper_seen = {}, 0
-    for i, (label, source) in enumerate(labels.itertuples(index=False)):
-        styles[label] = _style(label, source, i, paper_seen)
-        paper_seen += source == "paper"
-
+    domains = domain_order(own["domain"])
+    styles = _series_styles(runs)
     n_x = max(
         len(own[own["domain"] == d].groupby(["task", "subroutine", "variant"])) for d in domains
     )
@@ -280,90 +287,11 @@ def modularity_figure(
         len(domains), 2, figsize=(3.2 + 2.0 * n_x, 3.4 * len(domains) + 0.9), squeeze=False
     )
     for row, domain in enumerate(domains):
-        xs = own[own["domain"] == domain][["task", "subroutine", "variant"]].drop_duplicates()
-        xs = list(xs.itertuples(index=False))  # in the order of the runs (cells(profile))
-        here = runs[(runs["domain"] == domain) & ~runs["excluded"]]
-        series = [
-            lab for lab in labels["label"] if lab in set(runs[runs["domain"] == domain]["label"])
-        ]
-        for col, score in enumerate(SCORES):
-            _draw_panel(axes[row, col], here, xs, series, styles, score, rng)
-            axes[row, col].set_title(f"{domain}: {SCORES[score]}", fontsize=9)
-        axes[row, 0].set_ylabel("score")
-
-    handles = [
-        Line2D(
-            [],
-            [],
-            linestyle="",
-            markersize=7,
-            markeredgecolor="black",
-            markerfacecolor=s["color"],
-            marker=s["marker"],
-            label=lab,
-        )
-        for lab, s in styles.items()
-    ]
-    handles.append(
-        Line2D(
-            [],
-            [],
-            linestyle="",
-            marker="D",
-            markersize=7,
-            markerfacecolor="none",
-            markeredgecolor="black",
-            label="ours: size-matched random ablation (mean, runs)",
-        )
-    )
-    legend_below(fig, handles)
-    counts = [
-        f"{source}: {int((~part['excluded']).sum())} runs drawn, "
-        f"{int(part['excluded'].sum())} excluded"
-        for source, part in own.groupby("source", sort=False)
-    ]
-    fig.suptitle(
-        f"Modularity across architectures and domains. {'; '.join(counts)} (excluded: base "
-        f"model below the profile's exclusion threshold).\nGrey: {PAPER_LABEL}, same task and "
-        "subroutine, their architectures. Dots: runs; big markers: means.",
-        fontsize=9,
-    )
+        _draw_domain(axes[row], runs, domain, styles, rng)
+    legend_below(fig, _legend_entries(styles))
+    fig.suptitle(_suptitle(own), fontsize=9)
     fig.tight_layout()
     return fig
-
-
-def legend_below(fig: Figure, handles: list) -> None:
-    """One legend for the whole figure, in two columns under the panels."""
-    fig.legend(
-        handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8,
-        frameon=False,
-    )  # fmt: skip
-
-
-def save_figure(
-    fig: Figure, stem: str | Path, data: pd.DataFrame, runs: pd.DataFrame | None = None
-) -> list[Path]:
-    """Write ``<stem>.png`` (150 dpi), ``<stem>.pdf`` and the data behind it, ``<stem>.csv``.
-
-    With ``runs`` (our run rows the figure rests on), also ``<stem>.provenance.json``: the
-    profiles, seeds, devices, torch versions, git revisions and wall time of those runs,
-    and the device and torch version that drew the figure. Folders are created; files carry no creation dates, so
-    reruns give identical bytes. Returns the paths written.
-    """
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(s) for s in (".png", ".pdf", ".csv")]
-    fig.savefig(paths[0], dpi=150, bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(paths[1], bbox_inches="tight", metadata={"Creator": None, "CreationDate": None})
-    data.to_csv(paths[2], index=False, float_format="%.6g")
-    if runs is not None:
-        # the runs' git revisions, not the drawing's: redrawing from the same runs (as
-        # `make test` does) must not change the committed files
-        drawn_with = {k: v for k, v in provenance().items() if k != "git_rev"}
-        record = {"runs": runs_provenance(runs), "drawn_with": drawn_with}
-        paths.append(stem.with_name(stem.name + ".provenance.json"))
-        paths[-1].write_text(json.dumps(record, indent=1, default=str) + "\n")
-    return paths
 
 
 def base_model_table(ours: pd.DataFrame) -> pd.DataFrame:
@@ -426,27 +354,3 @@ def verdicts(summary: pd.DataFrame, margin: float = 0.1) -> pd.DataFrame:
     )
     ours.loc[ours["n_runs"] == 0, "verdict"] = "no runs drawn (all excluded)"
     return ours.reset_index(drop=True)
-
-
-def describe_profile(profile: Any, cell_list: list | None = None) -> str:
-    """What a profile runs, in a few lines (sizes, training, and each cell)."""
-    lines = [
-        f"{profile.domain}/{profile.name}: {profile.n_train} training problems, "
-        f"{profile.n_subroutine} per subroutine set, {profile.n_val} validation and "
-        f"{profile.n_test} test problems per set"
-        + (f", {profile.image_size} px images" if profile.image_size else ""),
-        f"  model size {profile.model_size}{' ' + str(dict(profile.model_kwargs)) if profile.model_kwargs else ''}; base training "
-        f"{profile.base.epochs} epochs, mask training {profile.mask.epochs} epochs; "
-        f"mask grid of {len(profile.grid())} point(s), lambdas "
-        f"{', '.join(f'{x:g}' for x in sorted(profile.lambdas, reverse=True))} walked down "
-        f"until a subnetwork passes; exclusion threshold "
-        f"{profile.exclusion_threshold}",
-    ]
-    if cell_list is not None:
-        lines.append(f"  {len(cell_list)} cells:")
-        lines += [
-            f"    {c.task}/{c.subroutine} · {c.architecture} · {c.regime} · {c.variant} · "
-            f"base seed {c.base_seed} · mask seed {c.mask_seed}"
-            for c in cell_list
-        ]
-    return "\n".join(lines)
