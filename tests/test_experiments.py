@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 import pandas as pd
 import pytest
+import torch
 
+from sclib.experiments.base_models import base_model
 from sclib.experiments.cache import Cache
-from sclib.experiments.collect import cached_runs, load_cell
-from sclib.experiments.runner import (
+from sclib.experiments.collect import cached_runs, load_cell, mask_tables
+from sclib.experiments.probe import CONDITIONS, probe_table, signal_by_condition
+from sclib.experiments.profiles import (
     PROFILES,
-    ROOT,
     Cell,
     MaskSetting,
     cells,
     get_profile,
-    iter_grid,
-    run_cell,
-    search_grid,
-    select_setting,
+    notebook_profiles,
     tiny_profile,
 )
+from sclib.experiments.runner import iter_grid, run_cell, run_grids
+from sclib.experiments.search import search_grid, select_setting
+from sclib.paths import ROOT
 from sclib.tasks import get_task
 
 QUICK = PROFILES[("language", "quick")]
@@ -76,8 +79,12 @@ def test_rerun_reads_the_cache(cache, row):
 
 
 def test_untrained_regime_skips_base_training(cache):
-    untrained = run_cell(replace(CELL, regime="untrained"), TINY, cache, progress=False)
-    assert untrained["base_train_time_s"] < 5 and not untrained["excluded"]
+    cell = replace(CELL, regime="untrained")
+    untrained = run_cell(cell, TINY, cache, progress=False)
+    _, info = base_model(cell, TINY, cache, progress=False)
+    _, trained = base_model(CELL, TINY, cache, progress=False)
+    assert info["history"] == {} and trained["history"] != {}  # no training history
+    assert not untrained["excluded"]  # the control is never excluded for low accuracy
 
 
 @pytest.mark.parametrize(
@@ -128,11 +135,32 @@ def test_search_walks_each_lambda_ladder_down_until_a_subnetwork_passes():
     assert len(dull) == len(profile.grid()) == 6
 
 
-def test_selection_never_uses_ablation():
-    a, b = MaskSetting(0.1, 1e-2, "all", 1e-6), MaskSetting(0.1, 1e-2, "all", 1e-5)
-    low = {"val_mask_task_acc": 0.5, "kept_fraction": 0.01}
-    high = {"val_mask_task_acc": 0.8, "kept_fraction": 0.3}
-    assert select_setting([(a, low), (b, high)], 0.9)[0] == b  # none passes: most accurate
+@pytest.mark.parametrize("passing, chosen", [(True, 2), (False, 1)])
+def test_selection_never_uses_ablation(passing, chosen):
+    """Whichever candidate the ablation results favour, the same setting is selected."""
+    settings = [MaskSetting(0.1, 1e-2, "all", lam) for lam in (1e-7, 1e-6, 1e-5)]
+    accs = (0.95, 0.97, 0.93) if passing else (0.5, 0.8, 0.6)
+    kept = (0.3, 0.2, 0.1)
+    search = [{"val_mask_task_acc": a, "kept_fraction": k} for a, k in zip(accs, kept, strict=True)]
+    ablations = [
+        {"ablation_score": s, "zero_abl_acc_target": 0.25 - s, "sub_acc_target": 1.0}
+        for s in (-0.7, 0.0, 0.5)
+    ]
+    for order in itertools.permutations(ablations):
+        candidates = [
+            (s, {**info, **abl}) for s, info, abl in zip(settings, search, order, strict=True)
+        ]
+        assert select_setting(candidates, 0.9)[0] == settings[chosen]
+
+
+def test_mask_search_sees_no_ablation_results(cache, row):
+    """What the search trains and selects on: a mask's validation accuracy and size only."""
+    entries = (cache.root / "masks").iterdir()
+    infos = [torch.load(e / "payload.pt", weights_only=False)["info"] for e in entries]
+    assert infos and all(
+        set(info) == {"val_mask_task_acc", "kept_fraction", "train_time_s", "history"}
+        for info in infos
+    )
 
 
 def test_cached_runs_and_load_cell(cache, row):
@@ -184,12 +212,32 @@ def test_one_progress_line_per_run(cache, row, capsys):
     assert len(out) == 1 and "run 1/1" in out[0] and out[0].endswith("cached")
 
 
-@pytest.mark.slow
-def test_vit_gets_the_profiles_image_size(tmp_path):
-    profile = replace(
-        tiny_profile(PROFILES[("vision", "quick")]), image_size=32, regions=("stage4",)
-    )
-    row = run_cell(
-        Cell("inside_contact", "vit", "contact"), profile, Cache(tmp_path), progress=False
-    )
-    assert 0 <= row["base_comp_test_acc"] <= 1
+@pytest.mark.parametrize("image_size", [32, 40])
+def test_vit_gets_the_profiles_image_size(image_size):
+    profile = replace(tiny_profile(PROFILES[("vision", "quick")]), image_size=image_size)
+    cell = Cell("inside_contact", "vit", "contact", "untrained")
+    model, info = base_model(cell, profile, Cache(None), progress=False)
+    assert model.embedder.backbone.vit.config.image_size == image_size
+    assert 0 <= info["comp_test_acc"] <= 1  # and it ran on the profile's images
+
+
+def test_notebook_profiles_and_grids(cache, row):
+    profiles = notebook_profiles("quick", ["language"], tiny=True)
+    assert profiles == {"language": tiny_profile(QUICK)}
+    assert notebook_profiles("quick", ["vision"]) == {"vision": PROFILES[("vision", "quick")]}
+    with pytest.raises(ValueError, match="unknown profile language/huge"):
+        notebook_profiles("huge", ["language"])
+    tables = run_grids({"language": TINY}, {"language": [CELL]}, cache, progress=False)
+    assert list(tables) == ["language"] and tables["language"].iloc[0].to_dict() == row
+
+
+def test_notebook_04_mask_tables_and_probe(cache, row):
+    both = [CELL, replace(CELL, subroutine="verb")]
+    overlap, kept = mask_tables({"language": TINY}, {"language": both}, cache)
+    assert set(overlap["comparison"]) == {"subroutines"}
+    assert (overlap[["subroutine_a", "subroutine_b"]].iloc[0] == ["subject", "verb"]).all()
+    assert set(kept["subroutine"]) == {"subject", "verb"} and (kept["domain"] == "language").all()
+    probe = probe_table({"language": TINY}, {"language": both}, cache)
+    assert len(probe) == 2 * len(CONDITIONS) and set(probe["domain"]) == {"language"}
+    table = signal_by_condition(probe, "relative_signal")
+    assert list(table.columns) == list(CONDITIONS) and len(table) == 2

@@ -4,7 +4,8 @@ Everything downstream (``sclib.stats``, ``sclib.plots``, the notebooks) takes th
 and masks this module returns and never opens the cache itself. ``cached_runs`` and
 ``cached_choices`` read run rows; ``load_cell`` reads a run's model and mask (running the
 cell first when it is not cached yet, as ``sclib.experiments.runner.run_cell`` would);
-``overlap_table`` and ``kept_table`` load masks and hand them to ``sclib.stats.overlap``.
+``overlap_table`` and ``kept_table`` load masks and hand them to ``sclib.stats.overlap``;
+``mask_tables`` makes both for every domain of a notebook (notebook 04).
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ import itertools
 import json
 import typing
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pandas as pd
 import torch
 
+from sclib.experiments.base_models import base_model
 from sclib.experiments.cache import Cache, config_key
 from sclib.experiments.profiles import Cell, MaskSetting, Profile, get_profile
-from sclib.experiments.runner import base_model, run_cell, trained_mask
+from sclib.experiments.runner import run_cell
+from sclib.experiments.search import trained_mask
 from sclib.models import ARCHITECTURES
 from sclib.stats.overlap import as_kept, kept_by_layer, mask_overlap
 from sclib.stats.vocabulary import BASE_COLUMNS
@@ -103,7 +106,7 @@ def _unplain(obj: Any, cls: type | None = None) -> Any:
 
 
 def _is_current(profile: Profile) -> bool:
-    """Whether ``profile`` is the profile of that name as ``sclib.experiments.runner`` defines it now."""
+    """Whether ``profile`` is the profile of that name as ``sclib.experiments.profiles`` defines it now."""
     try:
         return get_profile(profile.domain, profile.name) == profile
     except ValueError:
@@ -111,7 +114,7 @@ def _is_current(profile: Profile) -> bool:
 
 
 def cached_choices(cache: Cache | None = None) -> pd.DataFrame:
-    """The run rows stored in the cache (as ``sclib.experiments.runner.cached_runs``), each with
+    """The run rows stored in the cache (as ``cached_runs``), each with
     ``profile_config``, the exact ``Profile`` it was run with (read from the cache entry,
     so a run of an older profile definition still loads), ``current`` (whether that is the
     profile's definition now) and ``run_id``. Entries written by an older sclib whose
@@ -198,7 +201,7 @@ def overlap_for_base(
     The cells must name the same base model (task, architecture, regime, variant, base
     seed) and differ in subroutine (the paper's overlap) and/or mask seed (how much two
     masks for one subroutine share: the reference to read cross-subroutine overlap
-    against). Masks are loaded with ``sclib.experiments.runner.load_cell`` (a cell not cached yet
+    against). Masks are loaded with ``load_cell`` (a cell not cached yet
     is run). If the two selected masks cover different regions, only the layers both mask
     are compared, with a warning.
 
@@ -224,7 +227,7 @@ def overlap_table(
     """:func:`overlap_for_base` for every pair in a list of cells, as one table.
 
     Args:
-        cell_list: e.g. ``sclib.experiments.runner.cells(profile)``.
+        cell_list: e.g. ``sclib.experiments.profiles.cells(profile)``.
         across: ``"subroutines"`` pairs the cells of one base model and mask seed that differ
             in subroutine; ``"mask_seeds"`` pairs those of one base model and subroutine that
             differ in mask seed.
@@ -250,7 +253,7 @@ def kept_table(
 ) -> pd.DataFrame:
     """``kept_by_layer`` of each cell's selected mask, with the run's identifiers in front.
 
-    Masks are loaded with ``sclib.experiments.runner.load_cell`` (a cell not cached yet is run).
+    Masks are loaded with ``load_cell`` (a cell not cached yet is run).
     """
     ids = ("domain", "task", "variant", "architecture", "regime", "subroutine")
     ids += ("base_seed", "mask_seed", "base_model_id", "masked_stages", "profile")
@@ -262,3 +265,25 @@ def kept_table(
             table.insert(i, col, row[col])
         tables.append(table)
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+def mask_tables(
+    profiles: Mapping[str, Profile],
+    included: Mapping[str, Iterable[Cell]],
+    cache: Cache | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Notebook 04's mask tables over every domain: ``(overlap, kept)``.
+
+    ``overlap`` is ``overlap_table(..., across="subroutines")`` and ``kept`` is
+    ``kept_table`` of each domain's ``included`` cells (those of base models not excluded)
+    under that domain's profile, concatenated in the order of ``profiles``. Masks of one
+    base model that cover different layers are compared on the layers they share, quietly.
+    """
+    overlaps, kept = [], []
+    for domain, profile in profiles.items():
+        cell_list = list(included[domain])
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="masks cover different layers")
+            overlaps.append(overlap_table(cell_list, profile, cache, across="subroutines"))
+        kept.append(kept_table(cell_list, profile, cache))
+    return pd.concat(overlaps, ignore_index=True), pd.concat(kept, ignore_index=True)

@@ -5,10 +5,13 @@ language model *makes* the model solve that subroutine (ablation score about +0.
 the paper). ``odd_signal`` measures, per condition, how far the odd item's embedding lies
 from the regular items' (before the head normalises them), so one can see whether the
 subnetwork and the rest of the weights carry the signal, and whether the full model does.
+``probe_table`` does so for every included run of a notebook's grids (notebook 04), and
+``signal_by_condition`` lays one measure out as a table of runs by condition.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,6 +19,10 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from sclib.experiments.base_models import task_for
+from sclib.experiments.cache import Cache
+from sclib.experiments.collect import load_cell
+from sclib.experiments.profiles import Cell, Profile
 from sclib.masks import MaskSet, ablated, overridden
 from sclib.models.head import flatten_items
 from sclib.runtime import training_mode
@@ -82,3 +89,36 @@ def odd_signal(model: Any, masks: MaskSet, problems: Any, batch: int = 64) -> pd
         cos = F.cosine_similarity(signals[row["condition"]], signals["subnetwork"], dim=1)
         row["cos_to_subnetwork"] = cos.median().item()
     return pd.DataFrame(rows)
+
+
+def probe_table(
+    profiles: Mapping[str, Profile],
+    grids: Mapping[str, Iterable[Cell]],
+    cache: Cache | None = None,
+) -> pd.DataFrame:
+    """``odd_signal`` of every run of each domain's grid whose base model is not excluded.
+
+    Each run's selected mask is loaded with ``load_cell`` (a cell not cached yet is run)
+    and probed on its target subroutine's "+/-" test set. One row per run and condition,
+    with ``domain``, ``regime`` and ``subroutine``; domains in the order of ``profiles``.
+    Used by notebook 04.
+    """
+    probes = []
+    for domain, profile in profiles.items():
+        for cell in grids[domain]:
+            model, masks, row = load_cell(cell, profile, cache)
+            if row["excluded"]:
+                continue
+            test = task_for(cell, profile).dataset(f"pm:{cell.subroutine}", "test", profile.n_test)
+            signal = odd_signal(model, masks, test)
+            probes.append(
+                signal.assign(domain=domain, regime=cell.regime, subroutine=cell.subroutine)
+            )
+    return pd.concat(probes, ignore_index=True)
+
+
+def signal_by_condition(probe: pd.DataFrame, value: str) -> pd.DataFrame:
+    """One measure of ``probe_table`` (e.g. ``"relative_signal"``): rows (domain, regime,
+    subroutine), one column per condition in the order of ``CONDITIONS``, means over runs."""
+    index = ["domain", "regime", "subroutine"]
+    return probe.pivot_table(index=index, columns="condition", values=value)[list(CONDITIONS)]

@@ -4,7 +4,8 @@ A *cell* names what is measured: a task, an architecture, a regime (``scratch``,
 ``pretrained``, ``untrained``), a subroutine, a base seed and a mask seed (and, for
 language, the number variant). A *profile* says how big everything is: ``quick`` for a
 2-core CPU and a classroom, ``full`` for the paper's sizes on a GPU. The measurements
-behind each quick setting are noted beside it. ``sclib.experiments.runner`` runs them.
+behind each quick setting are noted beside it. ``sclib.experiments.runner`` runs them;
+``notebook_profiles`` is the set-up notebooks 02-04 share.
 """
 
 from __future__ import annotations
@@ -16,18 +17,18 @@ from typing import Any
 from sclib.models import PRETRAINED
 from sclib.pretrain.mlm import MLMConfig
 from sclib.pretrain.simclr import SimCLRConfig
+from sclib.stats.vocabulary import Pretraining
 from sclib.tasks import get_task
 from sclib.train import BaseTrainConfig, MaskTrainConfig
 
-REGIMES = ("scratch", "pretrained", "untrained")
 # what "pretrained" means per architecture: weights shipped in a package, or our own
 # self-supervised pretraining (SimCLR on the task images, MLM on our template corpus)
-PRETRAINING: dict[str, str] = {
-    "efficientnet_lite0": "imagenet",
-    "minilm": "minilm",
-    "resnet": "simclr",
-    "wide_resnet": "simclr",
-    "bert_small": "mlm",
+PRETRAINING: dict[str, Pretraining] = {
+    "efficientnet_lite0": Pretraining.IMAGENET,
+    "minilm": Pretraining.MINILM,
+    "resnet": Pretraining.SIMCLR,
+    "wide_resnet": Pretraining.SIMCLR,
+    "bert_small": Pretraining.MLM,
 }
 assert set(PRETRAINED) <= set(PRETRAINING)
 
@@ -69,7 +70,7 @@ class Profile:
         base, mask: training configs; the mask's lr and lambda come from the grid.
         inits, lrs, regions, lambdas: the mask grid (the paper's: inits {0.1, 0.05, 0,
             -0.05}, lrs {1e-2, 1e-4}, three regions, lambda per model size); the lambdas
-            are searched as a ladder, largest first (``sclib.experiments.runner.search_grid``).
+            are searched as a ladder, largest first (``sclib.experiments.search.search_grid``).
         selection_threshold: validation mask-task accuracy a grid point must reach.
         exclusion_threshold: base models below this compositional test accuracy are
             reported and excluded (the paper excluded one at 0.756 when the rest were
@@ -247,9 +248,13 @@ def get_profile(domain: str, name: str | Profile = "quick") -> Profile:
     return PROFILES[(domain, name)]
 
 
-def _can_pretrain(arch: str, profile: Profile) -> bool:
-    method = PRETRAINING.get(arch)
-    return method is not None and (method not in ("simclr", "mlm") or getattr(profile, method))
+def can_pretrain(architecture: str, profile: Profile) -> bool:
+    """Whether ``architecture`` can run in regime "pretrained" under ``profile``: it has a
+    pretraining, and the profile configures it when sclib runs it itself (SimCLR, MLM)."""
+    method = PRETRAINING.get(architecture)
+    if method is None:
+        return False
+    return not method.self_supervised or getattr(profile, method.value) is not None
 
 
 def cells(profile: Profile, **overrides: Iterable[Any]) -> list[Cell]:
@@ -271,7 +276,7 @@ def cells(profile: Profile, **overrides: Iterable[Any]) -> list[Cell]:
         for sub in get_task(t).subroutines:
             for a in axes["architectures"]:
                 for r in axes["regimes"]:
-                    if r == "pretrained" and not _can_pretrain(a, profile):
+                    if r == "pretrained" and not can_pretrain(a, profile):
                         continue
                     for v in axes["variants"]:
                         for b in axes["base_seeds"]:
@@ -302,3 +307,15 @@ def tiny_profile(profile: Profile) -> Profile:
             mlm=replace(profile.mlm, epochs=1, max_steps=2, batch_size=16), mlm_sentences=32
         )
     return replace(profile, **small)
+
+
+def notebook_profiles(name: str, domains: Iterable[str], tiny: bool = False) -> dict[str, Profile]:
+    """The profile ``name`` of each domain, shrunk by ``tiny_profile`` when ``tiny``.
+
+    The set-up of notebooks 02-04 (their ``PROFILE``, ``DOMAINS`` and ``TINY`` parameters).
+
+    >>> {d: p.name for d, p in notebook_profiles("quick", ["vision"], tiny=True).items()}
+    {'vision': 'tiny'}
+    """
+    profiles = {domain: get_profile(domain, name) for domain in domains}
+    return {d: tiny_profile(p) for d, p in profiles.items()} if tiny else profiles
