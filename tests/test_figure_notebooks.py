@@ -1,8 +1,9 @@
 """Smoke test: each figure notebook runs headlessly with its quick parameters, and the
 numbers it recorded (not the pixels) make sense.
 
-The runs are cached under data/cache, so the nbval pass over the same notebooks in
-``make test`` afterwards reads them instead of training again.
+This is the one run of notebooks 02-04 in ``make test``: nbval, which executes the other
+notebooks, skips them (``--ignore-glob`` in the Makefile). Their runs are cached under
+data/cache, so a second ``make test`` reads them instead of training again.
 """
 
 from __future__ import annotations
