@@ -3,7 +3,8 @@
 ``data/reference/`` holds the CSVs built from the authors' repository (see its README).
 ``paper_runs()`` returns them with the task, subroutine, architecture and regime names
 that sclib's own results tables use, so a plot can draw both from one frame; the
-``source`` column says ``"paper"``. Nothing here is ever written into our results.
+``source`` column says ``"paper"``. Nothing here is ever written into our results. Used by
+notebooks 02, 03 and 04, which draw the paper's runs beside ours (through ``sclib.plots``).
 """
 
 from __future__ import annotations
