@@ -115,7 +115,7 @@ def _profile_cells(profile: Profile, tasks, architectures, regimes) -> list[Cell
 
 
 def plan_jobs(
-    profile: str,
+    profile: str | Sequence[Profile],
     domains: Sequence[str] | None = None,
     tasks: Sequence[str] | None = None,
     architectures: Sequence[str] | None = None,
@@ -123,29 +123,31 @@ def plan_jobs(
 ) -> list[Job]:
     """The jobs of a profile's grid, pretraining jobs first; axes override the profile's.
 
-    Every cell is checked (``check_cell``) before anything is returned, so a bad argument
-    fails here and not in a job hours later.
+    ``profile`` is a name of ``GRID_PROFILES`` (one profile per domain) or the profiles
+    themselves (then ``domains`` is not used). Every cell is checked (``check_cell``)
+    before anything is returned, so a bad argument fails here, not in a job hours later.
     """
     _check_values("task", tasks, list(TASKS))
     _check_values("architecture", architectures, list(ARCHITECTURES))
     _check_values("regime", regimes, REGIMES)
     pretraining: dict[str, Job] = {}
     bases: dict[tuple, list[Cell]] = {}
-    profiles: dict[tuple, Profile] = {}
-    for prof in grid_profiles(profile, domains):
+    of_base: dict[tuple, Profile] = {}
+    chosen = grid_profiles(profile, domains) if isinstance(profile, str) else list(profile)
+    for prof in chosen:
         for cell in _profile_cells(prof, tasks, architectures, regimes):
             check_cell(cell, prof)
             key = (prof.domain, *(getattr(cell, f) for f in BASE_COLUMNS))
             bases.setdefault(key, []).append(cell)
-            profiles[key] = prof
+            of_base[key] = prof
     if not bases:
         raise ValueError(
-            f"profile {profile!r} with these filters has no cells (domains {domains}, "
+            f"profile {[p.name for p in chosen]} with these filters has no cells (domains {domains}, "
             f"tasks {tasks}, architectures {architectures}, regimes {regimes})"
         )
     jobs = []
     for key, group in bases.items():
-        prof, needs = profiles[key], ()
+        prof, needs = of_base[key], ()
         if _self_supervised(group[0]):
             pre = Job("pretraining", prof, (group[0],))
             pretraining.setdefault(pre.name, pre)

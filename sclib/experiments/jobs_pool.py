@@ -15,6 +15,8 @@ import os
 import shutil
 import subprocess
 import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from sclib.experiments.cache import Cache
-from sclib.experiments.jobs import Job, job_cached, run_job
+from sclib.experiments.jobs import Job, JobFailed, job_cached, run_job
 
 EXECUTORS = ("local", "slurm", "debug")
 
@@ -161,17 +163,55 @@ def _squeue_ids() -> set[str] | None:
     return set(out.stdout.split())
 
 
-def _outcome(handle) -> str | None:
-    """The job's error text, or None when it succeeded."""
+def _outcome(handle, slurm: bool) -> str | None:
+    """The job's error text, or None when it succeeded.
+
+    A SLURM job that left the queue without a result (cancelled, out of time or memory, its
+    node lost) is described from its log here: submitit would ask ``sacct``, which fails on
+    a cluster without an accounting daemon.
+    """
+    if slurm and not handle.paths.result_pickle.exists():
+        log = handle.paths.stderr
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
+        return (
+            f"SLURM job {handle.job_id} left the queue without a result (cancelled, out of "
+            f"time or memory, or its node failed); the end of {log}:\n{tail}"
+        )
     error = handle.exception()
-    return None if error is None else str(error)
+    if error is None:
+        return None
+    if isinstance(error, JobFailed) or type(error).__module__.startswith("submitit"):
+        return str(error)  # it holds the cell and the traceback already
+    return "".join(traceback.format_exception(error))
+
+
+class _Ran:
+    """A debug job, run as soon as it is submitted, with its outcome kept (submitit's
+    ``DebugJob`` runs the function again whenever asked, and opens pdb on an error)."""
+
+    def __init__(self, handle) -> None:
+        self.job_id = handle.job_id
+        self.error = handle.exception()
+
+    def done(self) -> bool:
+        return True
+
+    def exception(self) -> BaseException | None:
+        return self.error
 
 
 class Scheduler:
     """Submits jobs as their needs finish, polls them, retries, and records everything."""
 
-    def __init__(self, jobs: list[Job], cache_dir: Path | str, profile: str, options: PoolOptions):
-        self.jobs = {j.name: j for j in jobs}
+    def __init__(
+        self,
+        jobs: list[Job],
+        cache_dir: Path | str,
+        profile: str,
+        options: PoolOptions,
+        work: Callable[[Job, str, int | None], Any] = run_job,
+    ):
+        self.jobs, self.work = {j.name: j for j in jobs}, work
         self.cache_dir, self.options = Path(cache_dir), options
         self.path = status_path(cache_dir, profile)
         self.logs = self.cache_dir / "grid" / "logs" / profile
@@ -219,19 +259,19 @@ class Scheduler:
         rec = self.records[name]
         rec["attempts"] += 1
         handle = self.executor.submit(
-            run_job, job, str(self.cache_dir), self.options.worker_threads
+            self.work, job, str(self.cache_dir), self.options.worker_threads
         )
         rec.update(state="running", submitit_id=str(handle.job_id), started=time.time())
-        self.running[name] = handle
         if self.options.executor == "debug":
-            handle.exception()  # the debug executor runs the job when asked for its outcome
+            handle = _Ran(handle)
+        self.running[name] = handle
 
     def _finished(self, name: str, handle) -> bool:
         """Whether a running job has finished (a SLURM job gone from the queue counts)."""
-        if handle.done():
-            return True
         if self.options.executor != "slurm":
-            return False
+            return handle.done()
+        if handle.paths.result_pickle.exists():  # no sacct: it fails without slurmdbd
+            return True
         queued = self._queued
         if queued is None or handle.job_id in queued:
             self.gone_since.pop(name, None)
@@ -246,7 +286,7 @@ class Scheduler:
                 continue
             changed = True
             del self.running[name]
-            error = _outcome(handle)
+            error = _outcome(handle, self.options.executor == "slurm")
             rec = self.records[name]
             took = time.time() - rec.pop("started", time.time())
             if error is None:
@@ -313,7 +353,11 @@ def run_jobs(
     profile: str,
     options: PoolOptions,
     progress: bool = True,
+    work: Callable[[Job, str, int | None], Any] = run_job,
 ) -> dict[str, dict[str, Any]]:
     """Run ``jobs`` (``sclib.experiments.jobs.plan_jobs``) and return each one's record:
-    ``state`` (``done`` or ``failed``), ``attempts``, ``error`` (the cell and traceback)."""
-    return Scheduler(jobs, cache_dir, profile, options).run(progress=progress)
+    ``state`` (``done`` or ``failed``), ``attempts``, ``error`` (the cell and traceback).
+
+    ``work(job, cache_dir, threads)`` is what each job executes (``run_job``; tests and
+    the bench pass their own)."""
+    return Scheduler(jobs, cache_dir, profile, options, work).run(progress=progress)

@@ -1,0 +1,227 @@
+"""The grid as jobs: planning, the command line, the scheduler (retries, status, resume,
+the local pool's cap), failure reports and collect. Jobs here run a fake ``work`` except
+in the one slow end-to-end test."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import cloudpickle
+import pandas as pd
+import pytest
+
+from sclib.experiments.cache import Cache
+from sclib.experiments.jobs import Job, JobFailed, job_cached, plan_jobs, run_job, run_key
+from sclib.experiments.jobs_estimate import Timings
+from sclib.experiments.jobs_pool import PoolOptions, read_status, run_jobs, status_path
+from sclib.experiments.jobs_results import collect_jobs
+from sclib.experiments.profiles import cells, get_profile
+from sclib.grid import main
+from sclib.stats.vocabulary import BASE_COLUMNS
+
+# the fake work below runs in submitit's worker processes too: pickle it by value
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def fake_work(job: Job, cache_dir: str, threads: int | None) -> dict:
+    """Stands in for run_job: logs when it ran, fails on request, stores fake run rows."""
+    trace = Path(cache_dir) / "trace"
+    trace.mkdir(parents=True, exist_ok=True)
+    tag = job.name.replace("/", "_").replace(" ", "_")
+    (trace / f"{tag}.start").write_text(f"{time.time()} {threads}")
+    time.sleep(0.3)
+    attempts = trace / f"{tag}.attempts"
+    attempts.write_text(attempts.read_text() + "x" if attempts.exists() else "x")
+    fail = (Path(cache_dir) / "fail").read_text() if (Path(cache_dir) / "fail").exists() else ""
+    if job.cells[0].architecture in fail and ("once" not in fail or len(attempts.read_text()) == 1):
+        raise JobFailed(f"job {job.name!r} failed at {job.cells[0]} (RuntimeError: boom)")
+    (trace / f"{tag}.end").write_text(str(time.time()))
+    cache = Cache(cache_dir)
+    for cell in job.cells:
+        row = {**cell.__dict__, "profile": job.profile.name, "domain": job.profile.domain}
+        cache.save("runs", run_key(cell, job.profile), {**row, "ablation_score": 0.5})
+    return {"job": job.name}
+
+
+def debug(**kw) -> PoolOptions:
+    return PoolOptions(executor="debug", poll_s=0.05, **kw)
+
+
+# ---------------------------------------------------------------- planning
+
+
+def test_full_grid_has_one_job_per_base_model_and_every_cell_once():
+    for domain in ("vision", "language"):
+        jobs = [j for j in plan_jobs("full", [domain]) if j.kind == "base"]
+        bases = [tuple(getattr(j.cells[0], f) for f in BASE_COLUMNS) for j in jobs]
+        assert len(bases) == len(set(bases))
+        assert sorted(map(repr, (c for j in jobs for c in j.cells))) == sorted(
+            map(repr, cells(get_profile(domain, "full")))
+        )
+
+
+def test_self_supervised_pretraining_runs_first_and_is_needed():
+    jobs = plan_jobs("full", ["vision"], architectures=["resnet"], regimes=["pretrained"])
+    assert [j.kind for j in jobs] == ["pretraining"] * 3 + ["base"] * 9  # pretraining first
+    pre = {j.name for j in jobs if j.kind == "pretraining"}
+    assert len(pre) == 3  # one per base seed, shared by the three tasks
+    assert all(j.needs and set(j.needs) <= pre for j in jobs if j.kind == "base")
+    packaged = plan_jobs("full", ["vision"], architectures=["efficientnet_lite0"])
+    assert all(j.kind == "base" and not j.needs for j in packaged)  # ImageNet: no job
+
+
+def test_tiny_profile_covers_both_domains():
+    jobs = plan_jobs("tiny")
+    assert [j.profile.domain for j in jobs] == ["vision", "language"]
+    assert all(j.profile.name == "tiny" and len(j.cells) == 2 for j in jobs)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["plan", "--profile", "huge"], "invalid choice: 'huge'"),
+        (["plan", "--profile", "quick", "--architecture", "vgg"], "unknown architecture 'vgg'"),
+        (["plan", "--profile", "quick", "--task", "inside"], "unknown task 'inside'"),
+        (["plan", "--profile", "quick", "--domain", "audio"], "unknown domain 'audio'"),
+        (["plan", "--profile", "quick", "--regime", "frozen"], "unknown regime 'frozen'"),
+        (["run", "--profile", "tiny", "--workers", "0"], "workers must be at least 1"),
+        (["run", "--profile", "tiny", "--executor", "ray"], "invalid choice: 'ray'"),
+        (["plan", "--profile", "quick", "--task", "anaphora", "--domain", "vision"], "no cells"),
+    ],
+)
+def test_bad_arguments_fail_before_any_work(argv, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--cache-dir", str(tmp_path)])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "grid").exists()
+
+
+def test_slurm_without_sbatch_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(ValueError, match="needs sbatch on PATH"):
+        PoolOptions(executor="slurm")
+
+
+def test_plan_lists_jobs_and_estimates_without_running(tmp_path, capsys):
+    assert main(["plan", "--profile", "quick", "--cache-dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == len(plan_jobs("quick")) + 1
+    assert "resnet scratch seed 0: 2 cells; ~" in lines[0]
+    assert lines[-1].startswith("2 jobs, 0 cached; to run: ~0.13 CPU-hours")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_estimates_prefer_measured_timings():
+    job = plan_jobs("quick", ["vision"])[0]
+    rows = pd.DataFrame(
+        [dict(domain="vision", profile="quick", architecture="resnet", regime="scratch",
+              base_train_time_s=100.0, mask_train_time_s=20.0, n_grid_points=2, device="NVIDIA H100")]
+    )  # fmt: skip
+    seconds, device = Timings.from_runs(rows).estimate(job)
+    assert device == "gpu" and math.isclose(seconds, 100 + 2 * (2 * 20 + 10))
+
+
+# ---------------------------------------------------------------- the scheduler
+
+
+def test_jobs_run_status_is_written_and_a_second_run_skips_them(tmp_path):
+    jobs = plan_jobs("tiny")
+    records = run_jobs(jobs, tmp_path, "tiny", debug(), progress=False, work=fake_work)
+    assert all(r["state"] == "done" and r["attempts"] == 1 for r in records.values())
+    status = json.loads(status_path(tmp_path, "tiny").read_text())
+    assert set(status["jobs"]) == {j.name for j in jobs}
+    assert all(job_cached(j, Cache(tmp_path)) for j in jobs)
+    again = run_jobs(jobs, tmp_path, "tiny", debug(), progress=False, work=fake_work)
+    assert all(r["attempts"] == 0 for r in again.values())  # cached: nothing submitted
+    assert len(list((tmp_path / "trace").glob("*.start"))) == 2
+
+
+def test_a_failed_job_is_retried_then_reported_with_its_cell(tmp_path):
+    (tmp_path / "fail").write_text("resnet once")
+    records = run_jobs(plan_jobs("tiny"), tmp_path, "tiny", debug(retries=1), False, fake_work)
+    vision = records["vision/tiny inside_contact resnet scratch seed 0"]
+    assert vision["state"] == "done" and vision["attempts"] == 2
+
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "fail").write_text("minilm")
+    jobs = plan_jobs("tiny", ["language"])
+    records = run_jobs(jobs, tmp_path / "b", "tiny", debug(retries=2), False, fake_work)
+    (failed,) = records.values()
+    assert failed["state"] == "failed" and failed["attempts"] == 3
+    assert "failed at Cell(task='sv_agreement'" in failed["error"]
+    on_disk = read_status(status_path(tmp_path / "b", "tiny"))
+    assert on_disk[jobs[0].name]["error"] == failed["error"]
+
+
+def test_a_job_whose_pretraining_failed_is_reported_not_run(tmp_path):
+    jobs = plan_jobs("quick", ["vision"], regimes=["pretrained"])
+    (tmp_path / "fail").write_text("resnet")
+    records = run_jobs(jobs, tmp_path, "quick", debug(retries=0), False, fake_work)
+    pre, base = (records[j.name] for j in jobs)
+    assert pre["state"] == "failed" and base["state"] == "failed" and base["attempts"] == 0
+    assert base["error"] == f"not run: it needs {jobs[0].name!r}, which failed"
+
+
+def test_run_job_reports_the_failing_cell_and_traceback(tmp_path):
+    (job,) = plan_jobs("tiny", ["vision"])
+    bad = Job("base", job.profile, (job.cells[0].__class__(**{**job.cells[0].__dict__,
+              "subroutine": "colour"}),))  # fmt: skip
+    with pytest.raises(JobFailed) as error:
+        run_job(bad, tmp_path, threads=1)
+    text = str(error.value)
+    assert "failed at Cell(task='inside_contact'" in text and "subroutine='colour'" in text
+    assert "Traceback (most recent call last)" in text and "colour" in text.splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_local_pool_caps_concurrency_and_splits_the_cores(tmp_path):
+    jobs = plan_jobs("full", ["vision"], tasks=["inside_contact"], regimes=["scratch"])[:3]
+    options = PoolOptions(executor="local", workers=2, threads=None, poll_s=0.1)
+    records = run_jobs(jobs, tmp_path, "full", options, progress=False, work=fake_work)
+    assert all(r["state"] == "done" for r in records.values())
+    trace = tmp_path / "trace"
+    spans = []
+    for start in trace.glob("*.start"):
+        began, threads = start.read_text().split()
+        spans.append((float(began), float(start.with_suffix(".end").read_text())))
+        assert threads == str(options.worker_threads)
+    overlap = max(sum(s <= t < e for s, e in spans) for t, _ in spans)
+    assert overlap <= 2 and len(spans) == 3
+
+
+# ---------------------------------------------------------------- collect
+
+
+def test_collect_keeps_the_profiles_runs_and_says_what_is_missing(tmp_path, capsys):
+    (tmp_path / "fail").write_text("minilm")
+    run_jobs(plan_jobs("tiny"), tmp_path, "tiny", debug(retries=0), False, fake_work)
+    other = plan_jobs("quick", ["vision"])[0]  # another profile's rows stay out
+    fake_work(other, str(tmp_path), 1)
+    out = tmp_path / "runs.csv"
+    assert (
+        main(["collect", "--profile", "tiny", "--cache-dir", str(tmp_path), "--out", str(out)]) == 1
+    )
+    table = pd.read_csv(out)
+    assert list(table["profile"]) == ["tiny", "tiny"] and set(table["task"]) == {"inside_contact"}
+    assert {"run_id", "current"} <= set(table.columns)
+    printed = capsys.readouterr().out
+    assert "missing language/tiny sv_agreement minilm pretrained singular seed 0" in printed
+    assert "2/2 runs missing; failed after 1 attempt(s)" in printed and "boom" in printed
+    _, missing = collect_jobs(plan_jobs("tiny", ["vision"]), Cache(tmp_path), "tiny")
+    assert missing == {}
+
+
+@pytest.mark.slow
+def test_tiny_grid_runs_end_to_end_on_the_local_pool(tmp_path, capsys):
+    args = ["--profile", "tiny", "--domain", "vision", "--cache-dir", str(tmp_path)]
+    assert main(["run", *args, "--executor", "local", "--workers", "1", "--quiet"]) == 0
+    out = tmp_path / "runs.csv"
+    assert main(["collect", *args, "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert len(table) == 2 and table["subnetwork_score"].notna().all()
+    main(["plan", *args])
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("1 jobs, 1 cached")
