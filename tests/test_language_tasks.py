@@ -194,7 +194,7 @@ def test_splits_share_no_sentence_nor_number_variant(task):
     for split, n in (("train", 1500), ("val", 300), ("test", 300)):
         sentences = set()
         for number in (SG, PL):
-            t = LanguageTask(task, number=number, seed=number == PL)
+            t = LanguageTask(task, number=number, seed=int(number == PL))
             for kind in ("compositional", f"subroutine:{PARTS[task][0]}"):
                 sentences |= {s for items in t.dataset(kind, split, n).items for s in items}
         sets[split] = sentences

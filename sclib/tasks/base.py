@@ -7,6 +7,7 @@ odd item breaks. Vision and language tasks differ only in what an item is.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +68,11 @@ def collate_problems(batch: Sequence[tuple[Any, int, dict]]) -> tuple[Any, torch
     return stacked, torch.tensor(odd, dtype=torch.long), list(metas)
 
 
+def is_int(value: Any) -> bool:
+    """True for Python and numpy integers, False for bools, floats and everything else."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def parse_kind(kind: str, subroutines: Sequence[str]) -> tuple[str, str | None]:
     """Split a dataset kind into ``(family, subroutine)`` and validate it.
 
@@ -76,6 +82,10 @@ def parse_kind(kind: str, subroutines: Sequence[str]) -> tuple[str, str | None]:
     ('compositional', None)
     """
     valid = ["compositional"] + [f"{f}:{s}" for f in ("subroutine", "pm") for s in subroutines]
+    if not isinstance(kind, str):
+        raise ValueError(
+            f"dataset kind must be a string, got {kind!r}; choose one of: {', '.join(valid)}"
+        )
     family, _, sub = kind.partition(":")
     if kind == "compositional":
         return "compositional", None
@@ -85,15 +95,30 @@ def parse_kind(kind: str, subroutines: Sequence[str]) -> tuple[str, str | None]:
 
 
 def check_split(split: str) -> str:
-    if split not in SPLITS:
+    """``split``, or ValueError naming it and the valid ones."""
+    if not isinstance(split, str) or split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
     return split
 
 
 def check_n(n: int) -> int:
-    if not isinstance(n, int) or n < 1:
+    """``n`` as an int, or ValueError unless it is a positive integer."""
+    if not is_int(n) or n < 1:
         raise ValueError(f"n (number of problems) must be a positive int, got {n!r}")
-    return n
+    return int(n)
+
+
+def check_seed(seed: int) -> int:
+    """``seed`` as an int, or ValueError unless it is a non-negative integer.
+
+    >>> check_seed(-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: seed must be a non-negative int, got -1
+    """
+    if not is_int(seed) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    return int(seed)
 
 
 class Task:

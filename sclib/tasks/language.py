@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from sclib.tasks import vocab
-from sclib.tasks.base import N_ITEMS, ProblemSet, Task
+from sclib.tasks.base import N_ITEMS, ProblemSet, Task, check_seed
 
 NUMBERS = ("singular", "plural")
 SUBROUTINES: dict[str, tuple[str, str]] = {
@@ -63,6 +63,9 @@ TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 # fraction of lexical skeletons in each split, in thousandths
 SPLIT_SHARES = {"train": 800, "val": 100, "test": 100}
+# Redraws before a sampler gives up: far beyond any need (a word is redrawn with chance at
+# most 8/pool size, a skeleton lands in a 10% split 1 time in 10).
+_MAX_TRIES = 10_000
 
 
 def stable_hash(*parts: Any) -> int:
@@ -112,10 +115,13 @@ class _Uniform:
 
     def other_than(self, k: int, used: set[int]) -> int:
         """A uniform integer in ``range(k)`` not in ``used``."""
-        while True:
+        if sum(0 <= u < k for u in used) >= k:
+            raise ValueError(f"all {k} choices are used; a word pool is too small")
+        for _ in range(_MAX_TRIES):
             i = self.below(k)
             if i not in used:
                 return i
+        raise RuntimeError(f"no free choice among {k} in {_MAX_TRIES} draws; enlarge the pool")
 
 
 class LanguageTask(Task):
@@ -148,13 +154,16 @@ class LanguageTask(Task):
         if number not in NUMBERS:
             raise ValueError(f"unknown number {number!r}; choose one of: {', '.join(NUMBERS)}")
         valid = tuple(TEMPLATES[name])
+        if isinstance(templates, str):
+            templates = (templates,)
         templates = valid if templates is None else tuple(templates)
         bad = [t for t in templates if t not in valid]
         if bad or not templates:
             raise ValueError(
                 f"unknown templates {bad} for task {name!r}; choose from: {', '.join(valid)}"
             )
-        self.name, self.number, self.seed, self.templates = name, number, seed, templates
+        self.name, self.number, self.templates = name, number, templates
+        self.seed = check_seed(seed)
         self.subroutines = SUBROUTINES[name]
 
     def __repr__(self) -> str:
@@ -204,7 +213,7 @@ class LanguageTask(Task):
         preps: set[int] = set()
         out = []
         for _ in range(N_ITEMS):
-            while True:
+            for _ in range(_MAX_TRIES):
                 head = draw.other_than(len(vocab.NOUNS), nouns)
                 main = draw.other_than(n_verbs, verbs)
                 prep = draw.other_than(len(vocab.PREPOSITIONS), preps) if "prep" in slots else -1
@@ -213,6 +222,11 @@ class LanguageTask(Task):
                 skeleton = (template, head, prep, attr, emb, main)
                 if split_of(self.name, *self._words(skeleton)) == split:
                     break
+            else:
+                raise RuntimeError(
+                    f"no {template!r} sentence of split {split!r} in {_MAX_TRIES} draws; "
+                    "allow more templates or enlarge the word pools"
+                )
             nouns.update((head, attr))
             verbs.update((main, emb))
             preps.add(prep)

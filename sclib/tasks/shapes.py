@@ -16,11 +16,17 @@ a canvas of forbidden (or required) pixels.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 KINDS = ("circle", "square", "star", "polygon")
+# A circle of this radius (px) always has an interior pixel, whatever its sub-pixel phase:
+# the grid point nearest the centre is at most (0.5, 0.5) off, so its farthest 4-neighbour
+# is at most sqrt(1.5**2 + 0.5**2) away. Smaller shapes may come out all outline.
+SOLID_RADIUS = math.sqrt(2.5)
+MAX_SHAPE_DRAWS = 1000  # redraws of one shape; a circle (1 kind in 4) of SOLID_RADIUS succeeds
 
 
 @dataclass(eq=False)
@@ -114,8 +120,17 @@ def euler_number(mask: np.ndarray) -> int:
 
 def random_shape(rng: np.random.Generator, radius: float, kind: str | None = None) -> Shape:
     """A random closed shape of circumradius ``radius`` px, random rotation and sub-pixel
-    phase; redrawn until its fill is one solid blob with a non-empty interior."""
-    while True:
+    phase; redrawn (at most ``MAX_SHAPE_DRAWS`` times) until its fill is one solid blob with
+    a non-empty interior.
+
+    >>> random_shape(np.random.default_rng(0), 0.4)
+    Traceback (most recent call last):
+    ...
+    ValueError: no solid shape of radius 0.40 px in 1000 draws; use a radius >= 1.58 px
+    """
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"unknown shape kind {kind!r}; choose one of: {', '.join(KINDS)}")
+    for _ in range(MAX_SHAPE_DRAWS):
         k = kind or KINDS[int(rng.integers(len(KINDS)))]
         half = int(np.ceil(radius)) + 2
         dy, dx = rng.uniform(-0.5, 0.5, 2)
@@ -132,6 +147,10 @@ def random_shape(rng: np.random.Generator, radius: float, kind: str | None = Non
         r0, r1, c0, c1 = r_any[0] - 1, r_any[-1] + 2, c_any[0] - 1, c_any[-1] + 2
         center = (float(half + dy - r0), float(half + dx - c0))
         return Shape(k, float(radius), fill[r0:r1, c0:c1], outline[r0:r1, c0:c1], center)
+    raise ValueError(
+        f"no solid {kind or 'shape'} of radius {radius:.2f} px in {MAX_SHAPE_DRAWS} draws; "
+        f"use a radius >= {SOLID_RADIUS:.2f} px"
+    )
 
 
 def dilate(mask: np.ndarray, r: int) -> np.ndarray:

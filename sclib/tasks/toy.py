@@ -26,12 +26,14 @@ Subroutines: ``left`` and ``right`` (``f(x) = left(x) AND right(x)``). Used by
 
 from __future__ import annotations
 
+import math
+import numbers
 import zlib
 
 import numpy as np
 import torch
 
-from sclib.tasks.base import N_ITEMS, ProblemSet, Task
+from sclib.tasks.base import N_ITEMS, ProblemSet, Task, check_seed, is_int
 
 SUBROUTINES = ("left", "right")
 _MAGNITUDE = (0.5, 1.5)  # |u|, |v| drawn from this range: the sign is never ambiguous
@@ -55,11 +57,13 @@ class ToyTask(Task):
     subroutines = SUBROUTINES
 
     def __init__(self, name: str = "toy", dim: int = 16, noise: float = 1.0, seed: int = 0):
-        if not isinstance(dim, int) or dim < 4 or dim % 2:
+        if name != "toy":
+            raise ValueError(f"unknown toy task {name!r}; choose: toy")
+        if not is_int(dim) or dim < 4 or dim % 2:
             raise ValueError(f"dim must be an even int >= 4 (two halves of >= 2), got {dim!r}")
-        if noise < 0:
-            raise ValueError(f"noise must be >= 0, got {noise!r}")
-        self.name, self.dim, self.noise, self.seed = name, dim, float(noise), seed
+        if not isinstance(noise, numbers.Real) or not math.isfinite(noise) or noise < 0:
+            raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+        self.name, self.dim, self.noise, self.seed = name, int(dim), float(noise), check_seed(seed)
         rng = np.random.default_rng(np.random.SeedSequence([seed, _stable_seed("rotations")]))
         half = dim // 2
         # one orthogonal matrix per half (QR of a Gaussian matrix, signs fixed)

@@ -28,6 +28,7 @@ same size distribution means more or less ink. Used by notebooks/01_tasks.ipynb.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -39,8 +40,17 @@ import numpy as np
 import torch
 
 from sclib.paths import CACHE_DIR
-from sclib.tasks.base import ProblemSet, Task, parse_kind
-from sclib.tasks.shapes import Shape, dilate, overlap_counts, paint, pick, place, random_shape
+from sclib.tasks.base import ProblemSet, Task, check_n, check_seed, check_split, parse_kind
+from sclib.tasks.shapes import (
+    SOLID_RADIUS,
+    Shape,
+    dilate,
+    overlap_counts,
+    paint,
+    pick,
+    place,
+    random_shape,
+)
 
 SUBROUTINES: dict[str, tuple[str, str]] = {
     "inside_contact": ("inside", "contact"),
@@ -55,7 +65,10 @@ LAYOUTS: dict[str, dict[str, Any]] = {
 }
 GENERATOR_VERSION = 1  # bump when the images change: it is part of the cache key
 DEFAULT_CACHE_DIR = CACHE_DIR
-_MAX_TRIES = 500
+_MAX_TRIES = 500  # scenes per image; big/small pairs per scene
+# Shapes drawn for one image, every retry together (so nested retries stay bounded); the
+# most seen at valid sizes is about 220 (inside_number, 32 px).
+_MAX_SHAPES = 5000
 
 Placed = list[tuple[Shape, tuple[int, int]]]
 
@@ -64,12 +77,28 @@ class _Geometry:
     """Canvas size, gap and radius ranges of one task at one image size."""
 
     def __init__(self, task: str, image_size: int):
-        self.size = image_size
+        self.task, self.size = task, image_size
         scale = image_size / 48
         layout = LAYOUTS[task]
         self.gap = max(2, round(layout["gap"] * scale))
         self.big = tuple(r * scale for r in layout["big"])
         self.small = tuple(r * scale for r in layout.get("small", layout["big"]))
+        self.shapes_left = _MAX_SHAPES
+
+    def fits(self) -> bool:
+        """Whether the layout can be drawn at this size: every radius of its ranges draws
+        a solid shape, the smallest small shape fits in the largest big one with the gap,
+        and the largest scene (all shapes apart, smallest radii) fits by area."""
+        layout = LAYOUTS[self.task]
+        if min(self.big[0], self.small[0]) < SOLID_RADIUS:
+            return False
+        has_small = "small" in layout
+        if has_small and self.big[1] - self.small[0] < self.gap + 1:
+            return False
+        n = layout.get("counts", (1, 1))[1]
+        radii = [self.big[0]] * n + [self.small[0]] * (n if has_small else 0)
+        area = sum((2 * r + 1 + self.gap) ** 2 for r in radii)
+        return area <= (self.size + self.gap) ** 2
 
     def blank(self) -> np.ndarray:
         return np.zeros((self.size, self.size), bool)
@@ -78,7 +107,14 @@ class _Geometry:
         return paint(self.blank(), mask, at)
 
 
-def _shape(rng: np.random.Generator, radii: tuple[float, float]) -> Shape:
+def _shape(rng: np.random.Generator, g: _Geometry, radii: tuple[float, float]) -> Shape:
+    """A random shape with a radius in ``radii``, counted against the image's budget."""
+    if g.shapes_left <= 0:
+        raise RuntimeError(
+            f"drew {_MAX_SHAPES} shapes for one {g.task} image at {g.size} px without "
+            f"placing a scene; use a larger image_size (48 is the default)"
+        )
+    g.shapes_left -= 1
     return random_shape(rng, float(rng.uniform(*radii)))
 
 
@@ -87,7 +123,7 @@ def _pair(rng, g: _Geometry, touching: bool = False) -> tuple[Shape, Shape, list
     gap (and, if ``touching``, also touching it); with the small one's allowed offsets
     relative to the big one's box: [with a gap] or [with a gap, touching]."""
     for _ in range(_MAX_TRIES):
-        big, small = _shape(rng, g.big), _shape(rng, g.small)
+        big, small = _shape(rng, g, g.big), _shape(rng, g, g.small)
         if small.fill.shape[0] > big.fill.shape[0] or small.fill.shape[1] > big.fill.shape[1]:
             continue
         outside = ~big.interior
@@ -149,7 +185,7 @@ def _inside_number(rng, g: _Geometry, inside: bool, number: int) -> Placed | Non
 
 
 def _number_contact(rng, g: _Geometry, number: int, contact: bool) -> Placed | None:
-    shapes = [_shape(rng, g.big) for _ in range(number)]
+    shapes = [_shape(rng, g, g.big) for _ in range(number)]
     fills: list[np.ndarray] = []  # a touching tree: each shape touches one earlier shape
     at_tree = []
     for k, s in enumerate(shapes):
@@ -182,6 +218,7 @@ _SCENES = {
 
 
 def _draw_image(rng, task: str, g: _Geometry, props: dict[str, Any]) -> Placed:
+    g.shapes_left = _MAX_SHAPES
     for _ in range(_MAX_TRIES):
         placed = _SCENES[task](rng, g, **props)
         if placed is not None:
@@ -240,6 +277,40 @@ def _check_task(name: str) -> str:
     return name
 
 
+@functools.cache
+def smallest_image_size(task: str) -> int:
+    """The smallest image side (px) at which ``task``'s layout can be drawn, computed from
+    ``LAYOUTS`` (see ``_Geometry.fits``); every larger size fits too.
+
+    >>> smallest_image_size("inside_contact") <= 32 and smallest_image_size("number_contact") < 32
+    True
+    """
+    _check_task(task)
+    for size in range(1, 4097):
+        if _Geometry(task, size).fits():
+            return size
+    raise ValueError(f"LAYOUTS[{task!r}] fits no image of up to 4096 px; make its shapes smaller")
+
+
+def check_image_size(task: str, image_size: int) -> int:
+    """``image_size`` as an int, or ValueError if ``task`` cannot be drawn that small.
+
+    >>> check_image_size("inside_number", 8)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: image_size 8 is too small for inside_number; the smallest it can draw is ... px
+    """
+    if isinstance(image_size, bool) or not isinstance(image_size, int | np.integer):
+        raise ValueError(f"image_size must be an int (pixels), got {image_size!r}")
+    smallest = smallest_image_size(_check_task(task))
+    if image_size < smallest:
+        raise ValueError(
+            f"image_size {image_size} is too small for {task}; the smallest it can draw is "
+            f"{smallest} px"
+        )
+    return int(image_size)
+
+
 def _stream(task: str, kind: str, split: str, seed: int) -> list[int]:
     """Entropy of one dataset's random stream: stable across runs (no Python hash())."""
     words = [
@@ -264,6 +335,8 @@ def generate_problems(
     depends only on (seed, task, kind, split, i), so a smaller n gives a prefix.
     """
     family, sub = parse_kind(kind, SUBROUTINES[_check_task(task)])
+    image_size, n = check_image_size(task, image_size), check_n(n)
+    split, seed = check_split(split), check_seed(seed)
     g = _Geometry(task, image_size)
     entropy = _stream(task, kind, split, seed)
     labels = np.zeros((n, 4, image_size, image_size), np.uint8)
@@ -324,8 +397,8 @@ class VisionTask(Task):
     ):
         self.name = _check_task(name)
         self.subroutines = SUBROUTINES[name]
-        self.image_size = int(image_size)
-        self.seed = int(seed)
+        self.image_size = check_image_size(name, image_size)
+        self.seed = check_seed(seed)
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
 
     def __repr__(self) -> str:
