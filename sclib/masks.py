@@ -335,8 +335,22 @@ def add_masks(
     Returns:
         The MaskSet. Every model parameter has requires_grad False until ``remove()``.
     """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
     if method not in METHODS:
         raise ValueError(f"unknown mask method {method!r}; choose one of: {', '.join(METHODS)}")
+    if isinstance(init, bool) or not hasattr(init, "__float__") or not math.isfinite(init):
+        raise ValueError(f"init (initial logit) must be a finite number, got {init!r}")
+    if not (include is None or callable(include) or isinstance(include, str)):
+        if not isinstance(include, Sequence | set | frozenset) or not all(
+            isinstance(p, str) for p in include
+        ):
+            raise ValueError(
+                f"include must be None, a glob pattern, a list of patterns or a predicate, "
+                f"got {include!r}"
+            )
+        if not include:
+            raise ValueError("include [] selects nothing; pass None to mask every weight")
     return _attach(model, _select(model, include), init, method)
 
 
@@ -430,6 +444,8 @@ def ablated(ms: MaskSet, mode: str, seed: int = 0) -> Iterator[nn.Module]:
         raise ValueError(
             f"unknown ablation mode {mode!r}; choose one of: {', '.join(ABLATION_MODES)}"
         )
+    if isinstance(seed, bool) or not hasattr(seed, "__index__") or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     gen = torch.Generator().manual_seed(ABLATION_SEED_OFFSET + seed)
     overrides = {name: _ablation_override(mask, mode, gen) for name, mask in ms.items()}
     if mode == "complement_sampled":

@@ -45,6 +45,16 @@ class Cell:
     base_seed: int = 0
     mask_seed: int = 0
 
+    def __post_init__(self) -> None:
+        for name in ("task", "architecture", "subroutine", "regime", "variant"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"Cell.{name} must be a non-empty string, got {value!r}")
+        for name in ("base_seed", "mask_seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not hasattr(value, "__index__") or value < 0:
+                raise ValueError(f"Cell.{name} must be a non-negative int, got {value!r}")
+
 
 @dataclass(frozen=True)
 class MaskSetting:

@@ -30,6 +30,7 @@ from sclib.models import ARCHITECTURES
 from sclib.provenance import provenance
 from sclib.stats.scores import ablation_score, subnetwork_score
 from sclib.stats.vocabulary import ABLATION_COLUMNS, REGIMES, SCORE_COLUMNS
+from sclib.tasks import task_domain
 from sclib.train import evaluate
 
 
@@ -57,6 +58,13 @@ def check_cell(cell: Cell, profile: Profile) -> None:
         raise ValueError(
             f"architecture {cell.architecture!r} is {ARCHITECTURES[cell.architecture]}, "
             f"but profile {profile.name!r} is for {profile.domain}"
+        )
+    domain = task_domain(cell.task)  # raises for an unknown task
+    if ARCHITECTURES[cell.architecture] != domain:
+        valid = [a for a, d in ARCHITECTURES.items() if d == domain]
+        raise ValueError(
+            f"task {cell.task!r} is a {domain} task but architecture {cell.architecture!r} is "
+            f"{ARCHITECTURES[cell.architecture]}; choose one of: {', '.join(valid) or 'none'}"
         )
     if cell.regime not in REGIMES:
         raise ValueError(f"unknown regime {cell.regime!r}; choose one of: {', '.join(REGIMES)}")
