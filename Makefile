@@ -53,5 +53,29 @@ bench: setup
 	$(PY) -m pip install --quiet --no-deps neurosurgeon==0.1.0
 	$(PY) bench/masks.py $(BENCH_ARGS)
 
+# The grid as jobs (python -m sclib.grid): what a profile costs, running it, collecting it.
+#   make plan PROFILE=full
+#   make grid PROFILE=quick RUN_ARGS="--executor local --workers 2"
+#   make grid PROFILE=full GRID_ARGS="--cache-dir /shared/sclib" \
+#        RUN_ARGS="--executor slurm --partition gpu --gpus-per-job 1 --max-parallel 32 --time-min 240"
+#   make collect PROFILE=full GRID_ARGS="--cache-dir /shared/sclib"  # -> data/results/full/runs.csv
+.PHONY: plan grid collect slurm-up
+GRID_ARGS ?=
+RUN_ARGS ?=
+
+plan: setup
+	$(PY) -m sclib.grid plan --profile $(PROFILE) $(GRID_ARGS)
+
+grid: setup
+	$(PY) -m sclib.grid run --profile $(PROFILE) $(GRID_ARGS) $(RUN_ARGS)
+
+collect: setup
+	$(PY) -m sclib.grid collect --profile $(PROFILE) $(GRID_ARGS)
+
+# a one-node SLURM on this machine (Debian/Ubuntu; sudo), for tests/test_slurm.py and trying
+# `make grid RUN_ARGS="--executor slurm"` on a laptop
+slurm-up:
+	scripts/slurm-up
+
 clean:
 	rm -rf build .pytest_cache .ruff_cache

@@ -53,7 +53,9 @@ def parser() -> argparse.ArgumentParser:
 
 def _run_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--executor", choices=EXECUTORS, default="local")
-    sub.add_argument("--workers", type=int, default=1, help="local: processes at once")
+    sub.add_argument(
+        "--workers", type=int, default=cores(), help="local: processes at once (default: cores)"
+    )
     sub.add_argument("--threads", type=int, help=f"torch threads a job (local: {cores()}/workers)")
     sub.add_argument("--partition", help="slurm: the partition")
     sub.add_argument("--gpus-per-job", type=int, default=0)

@@ -17,7 +17,7 @@ import subprocess
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,10 @@ class PoolOptions:
     Attributes:
         executor: ``"local"`` (a pool of processes), ``"slurm"`` or ``"debug"`` (in this
             process, one after another).
-        workers: local: processes at once; each gets ``cores() // workers`` torch threads
-            unless ``threads`` says otherwise.
+        workers: local: processes at once (default: the cores); each gets
+            ``cores() // workers`` torch threads unless ``threads`` says otherwise. Many
+            one-thread workers beat one many-thread process (``bench/pool.py``: 2 x 1
+            against 1 x 2 on a shared 2-core machine, four tiny jobs: 3.1 times the jobs an hour).
         partition, gpus_per_job, cpus_per_job, time_min, max_parallel: SLURM's partition,
             GPUs and CPUs per job, time limit per job in minutes (local: a timeout too),
             jobs queued or running at once.
@@ -51,7 +53,7 @@ class PoolOptions:
     """
 
     executor: str = "local"
-    workers: int = 1
+    workers: int = field(default_factory=lambda: cores())
     threads: int | None = None
     partition: str | None = None
     gpus_per_job: int = 0
