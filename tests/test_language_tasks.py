@@ -281,3 +281,17 @@ def test_errors_name_the_valid_choices():
         LanguageTask("anaphora").dataset("compositional", "dev")
     with pytest.raises(ValueError, match="positive int"):
         LanguageTask("anaphora").dataset("compositional", "train", 0)
+
+
+def test_samplers_are_bounded(monkeypatch):
+    """A pool with every choice used, or a split no skeleton reaches, raises; never loops."""
+    import numpy as np
+
+    from sclib.tasks import language as L
+
+    draw = L._Uniform(np.random.default_rng(0))
+    with pytest.raises(ValueError, match="all 3 choices are used"):
+        draw.other_than(3, {0, 1, 2})
+    monkeypatch.setattr(L, "split_of", lambda *words: "train")
+    with pytest.raises(RuntimeError, match="no 'simple' sentence of split 'test'"):
+        LanguageTask("sv_agreement", templates=["simple"]).dataset("compositional", "test", 1)

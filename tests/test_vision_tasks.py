@@ -330,3 +330,40 @@ def test_draw_problems():
     fig = V.show_problems(ds, 2, title="inside_contact")
     assert len(fig.axes) == 2 and "breaks" in fig.axes[0].get_title()
     plt.close(fig)
+
+
+# --- bounds: no size makes a call run unboundedly (issue #18) -----------------------------
+
+
+@pytest.mark.parametrize("change", [{"big": (3.0, 7.0)}, {"counts": (2, 12)}])
+def test_smallest_image_size_follows_the_layout(change, monkeypatch):
+    """Computed from LAYOUTS: smaller shapes (which must still draw solid) or more of them
+    need a larger image, and every size from the smallest on fits."""
+    before = V.smallest_image_size("number_contact")
+    assert all(V._Geometry("number_contact", s).fits() for s in range(before, 200))
+    layout = dict(V.LAYOUTS["number_contact"], **change)
+    monkeypatch.setitem(V.LAYOUTS, "number_contact", layout)
+    V.smallest_image_size.cache_clear()
+    try:
+        assert V.smallest_image_size("number_contact") > before
+    finally:
+        monkeypatch.undo()
+        V.smallest_image_size.cache_clear()
+
+
+def test_a_shape_too_small_to_draw_fails_after_bounded_redraws():
+    from sclib.tasks.shapes import SOLID_RADIUS, random_shape
+
+    with pytest.raises(ValueError, match="radius 0.50 px"):
+        random_shape(np.random.default_rng(0), 0.5)
+    for seed in range(50):  # a solid circle always fits SOLID_RADIUS, whatever the phase
+        random_shape(np.random.default_rng(seed), SOLID_RADIUS, kind="circle")
+
+
+def test_an_image_that_cannot_be_placed_fails_within_its_budget(monkeypatch):
+    monkeypatch.setattr(V, "_MAX_SHAPES", 20)
+    g = V._Geometry("inside_number", 48)
+    never = lambda rng, g, **props: V._shape(rng, g, g.big) and None  # noqa: E731
+    monkeypatch.setitem(V._SCENES, "inside_number", never)
+    with pytest.raises(RuntimeError, match="drew 20 shapes .* use a larger image_size"):
+        V._draw_image(np.random.default_rng(0), "inside_number", g, {})
