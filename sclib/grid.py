@@ -97,7 +97,10 @@ def plan(jobs: list[Job], cache: Cache) -> list[str]:
 
 
 def _run(args: argparse.Namespace, jobs: list[Job], options: PoolOptions) -> int:
-    records = run_jobs(jobs, args.cache_dir, args.profile, options, progress=not args.quiet)
+    try:
+        records = run_jobs(jobs, args.cache_dir, args.profile, options, progress=not args.quiet)
+    except KeyboardInterrupt:
+        return 130  # the scheduler has said where the status is and how to resume
     failed = {n: r for n, r in records.items() if r["state"] == "failed"}
     for name, rec in failed.items():
         print(f"\nFAILED {name}\n{rec['error']}", file=sys.stderr)

@@ -24,7 +24,7 @@ def _slurm_answers() -> str | None:
         return "no SLURM here (sinfo/sbatch not on PATH)"
     try:
         out = subprocess.run(
-            ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20
+            ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=10
         )
     except (OSError, subprocess.SubprocessError) as error:
         return f"sinfo failed: {error}"

@@ -149,7 +149,6 @@ def _initial_records(jobs: list[Job], cache: Cache, old: dict[str, dict]) -> dic
             "needs": list(job.needs),
             "error": None if state == "done" else before.get("error"),
             "submitit_id": before.get("submitit_id"),
-            "was": before.get("state"),
         }
     return records
 
@@ -239,7 +238,7 @@ class Scheduler:
         for name, rec in self.records.items():
             if name in self.jobs and rec["state"] == "pending" and rec["submitit_id"] in queued:
                 self.running[name] = submitit.SlurmJob(self.logs, rec["submitit_id"])
-                rec["state"] = "running"
+                rec.update(state="running", started=time.time())
                 self._say(f"picked up {name} (SLURM job {rec['submitit_id']}, still queued)")
 
     def _submit_ready(self) -> None:
