@@ -12,17 +12,14 @@ import pytest
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from sclib.plots.style import (
-    HOLLOW_DIAMOND,
+from sclib.plots.style import HOLLOW_DIAMOND, domain_order, has_variant, legend_handles, source_size
+from sclib.stats.vocabulary import (
     PRETRAINING_NAMES,
+    Pretraining,
     architecture_label,
     as_bool,
-    domain_order,
-    has_variant,
-    legend_handles,
-    source_size,
+    ours_label,
 )
-from sclib.stats.vocabulary import Pretraining, ours_label
 
 
 def test_legend_handles_build_markers_lines_and_patches():

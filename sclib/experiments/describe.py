@@ -19,8 +19,13 @@ from dataclasses import fields
 import pandas as pd
 
 from sclib.experiments.profiles import PRETRAINING, Cell, Profile
-from sclib.plots.style import PRETRAINING_NAMES, architecture_label, as_bool
-from sclib.stats.vocabulary import REGIMES, Pretraining
+from sclib.stats.vocabulary import (
+    PRETRAINING_NAMES,
+    REGIMES,
+    Pretraining,
+    architecture_label,
+    as_bool,
+)
 
 
 def describe_profile(profile: Profile, cell_list: list[Cell] | None = None) -> str:

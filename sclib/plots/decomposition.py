@@ -24,10 +24,9 @@ from collections.abc import Mapping
 import pandas as pd
 
 from sclib.models import ARCHITECTURES
-from sclib.plots.style import PRETRAINING_LABELS, as_bool
 from sclib.stats.grading import ablation_distribution, gap_to_ideal, graded_summary
 from sclib.stats.overlap import overlap_by_region
-from sclib.stats.vocabulary import REGIMES, ours_label
+from sclib.stats.vocabulary import PRETRAINING_LABELS, REGIMES, as_bool, ours_label
 
 
 def labelled(ours: pd.DataFrame) -> pd.DataFrame:

@@ -24,13 +24,11 @@ from sclib.plots.style import (
     RANDOM_ABLATION,
     REGIME_COLORS,
     REGIME_STYLES,
-    TASK_LABELS,
-    architecture_label,
     has_variant,
     legend_handles,
     source_size,
 )
-from sclib.stats.vocabulary import DOMAINS, PAPER_LABEL, REGIMES
+from sclib.stats.vocabulary import DOMAINS, PAPER_LABEL, REGIMES, TASK_LABELS, architecture_label
 
 # ../PAPER.md, "Headline numbers", message 3, quoted: "partial overlap of subroutine masks:
 # IoU ~0.03-0.12 in conv layers, 0.24-0.32 in the MLP". The PAPER's numbers, not ours, drawn

@@ -18,18 +18,23 @@ from matplotlib.figure import Figure
 
 from sclib.plots.style import (
     HOLLOW_DIAMOND,
-    PRETRAINING_LABELS,
     RANDOM_ABLATION,
     SCORES,
-    TASK_LABELS,
-    architecture_label,
-    as_bool,
     domain_order,
     has_variant,
     legend_below,
     series_color,
 )
-from sclib.stats.vocabulary import DOMAINS, PAPER_LABEL, TRAINED_REGIMES, ours_label
+from sclib.stats.vocabulary import (
+    DOMAINS,
+    PAPER_LABEL,
+    PRETRAINING_LABELS,
+    TASK_LABELS,
+    TRAINED_REGIMES,
+    architecture_label,
+    as_bool,
+    ours_label,
+)
 
 FULL_LABEL = ours_label("full")
 SUMMARY_KEYS = ["domain", "task", "variant", "subroutine", "architecture", "regime", "source"]

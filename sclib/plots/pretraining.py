@@ -27,9 +27,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sclib.plots.style import PRETRAINING_NAMES, as_bool
 from sclib.stats.glm import cell_interactions, cell_tests
-from sclib.stats.vocabulary import CELL_COLUMNS, DOMAINS, PAPER_LABEL, REGIMES, ours_label
+from sclib.stats.vocabulary import (
+    CELL_COLUMNS,
+    DOMAINS,
+    PAPER_LABEL,
+    PRETRAINING_NAMES,
+    REGIMES,
+    as_bool,
+    ours_label,
+)
 
 # a cell: what its runs share; the last four are sclib.stats.vocabulary.CELL_COLUMNS
 CELL_KEYS = ["source", "domain", "regime", "pretraining", *CELL_COLUMNS]

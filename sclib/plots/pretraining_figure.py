@@ -20,15 +20,13 @@ from sclib.plots.style import (
     HOLLOW_DIAMOND,
     RANDOM_ABLATION,
     SCORES,
-    TASK_LABELS,
-    architecture_label,
     domain_order,
     has_variant,
     legend_below,
     series_color,
     source_size,
 )
-from sclib.stats.vocabulary import PAPER_LABEL, REGIMES
+from sclib.stats.vocabulary import PAPER_LABEL, REGIMES, TASK_LABELS, architecture_label
 
 LINE_KEYS = ["source", "task", "subroutine", "variant", "architecture"]  # a line in the figure
 BAR_STYLES = {"ours": "tab:blue", PAPER_SAME: "0.5", PAPER_ALL: "0.8"}

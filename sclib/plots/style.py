@@ -1,11 +1,9 @@
-"""What every figure shares: names of things, colours, the legend helper, saving.
+"""What every figure shares: colours, the legend helper, saving (names: ``sclib.stats.vocabulary``).
 
 Used by :mod:`sclib.plots.modularity` (notebook 02), :mod:`sclib.plots.pretraining`
 (notebook 03) and :mod:`sclib.plots.decomposition` (notebook 04). Legends are built from
 ``(label, style)`` entries by :func:`legend_handles`, never by hand.
 
->>> architecture_label("resnet", "quick"), architecture_label("bert_small")
-('ResNet (small)', 'BERT-small')
 >>> handles = legend_handles([("runs", {"marker": "o"}), ("bars", {"kind": "patch"})])
 >>> [type(h).__name__ for h in handles], [h.get_label() for h in handles]
 (['Line2D', 'Patch'], ['runs', 'bars'])
@@ -26,37 +24,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from sclib.provenance import provenance, runs_provenance
-from sclib.stats.vocabulary import DOMAINS, Pretraining, ours_label
+from sclib.stats.vocabulary import DOMAINS, ours_label
 
-# (architecture, model size) -> name; the paper's models are the "full" sizes
-ARCHITECTURE_LABELS: dict[Any, str] = {
-    ("resnet", "quick"): "ResNet (small)",
-    ("resnet", "full"): "ResNet50",
-    ("wide_resnet", "quick"): "WideResNet (small)",
-    ("wide_resnet", "full"): "WideResNet50",
-    "vit": "ViT",
-    "efficientnet_lite0": "EfficientNet-Lite0",
-    "bert_small": "BERT-small",
-    "minilm": "MiniLM",
-}
-TASK_LABELS = {
-    "inside_contact": "Inside-Contact",
-    "inside_number": "Inside-Number",
-    "number_contact": "Number-Contact",
-    "sv_agreement": "SV-Agreement",
-    "anaphora": "Anaphora",
-}
-# pretraining method -> its short name (the paper's runs in figure 02, groups in figure 04)
-PRETRAINING_LABELS: dict[str, str] = {Pretraining.SIMCLR: "SimCLR", Pretraining.MLM: "MLM"}
-# what "pretrained" means, by source (figure 03); the paper calls its BERT-small "LM-pretrained"
-PRETRAINING_NAMES: dict[str, dict[str, str]] = {
-    "ours": {
-        **PRETRAINING_LABELS,
-        Pretraining.MINILM: "MiniLM weights",
-        Pretraining.IMAGENET: "ImageNet",
-    },
-    "paper": {**PRETRAINING_LABELS, Pretraining.MLM: "LM"},
-}
 # score column -> the title of its panel (figures 02 and 03)
 SCORES = {
     "subnetwork_score": "subnetwork score (expected > 0, ideal 0.75)",
@@ -70,13 +39,6 @@ REGIME_COLORS = {"scratch": "tab:blue", "pretrained": "tab:orange", "untrained":
 REGIME_STYLES = {"scratch": "-", "pretrained": "--", "untrained": ":"}
 # legend styles that several figures use
 HOLLOW_DIAMOND = {"marker": "D", "markerfacecolor": "none", "markeredgecolor": "black"}
-
-
-def architecture_label(architecture: str, size: str = "full") -> str:
-    """The name of an architecture at a model size (``"quick"`` or ``"full"``)."""
-    return ARCHITECTURE_LABELS.get(
-        (architecture, size), ARCHITECTURE_LABELS.get(architecture, architecture)
-    )
 
 
 def source_size(source: Any) -> str:
@@ -98,13 +60,6 @@ def series_color(index: int) -> Any:
 def has_variant(variant: Any) -> bool:
     """Whether a cell names a number variant (not ``"none"``, blank or missing)."""
     return not (variant is None or variant in ("none", "") or pd.isna(variant))
-
-
-def as_bool(values: pd.Series) -> pd.Series:
-    """A boolean column read back from memory or CSV (``"True"``/``"False"``, blanks)."""
-    if values.dtype == bool:
-        return values
-    return values.map(lambda v: str(v).strip().lower() in ("true", "1", "1.0"))
 
 
 def legend_handles(entries: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Artist]:

@@ -6,6 +6,8 @@ figure's labels. A table's "cell" is always :data:`CELL_COLUMNS`: the columns th
 one measurement apart from its seeds; ``sclib.experiments.profiles.Cell`` is the
 dataclass that holds one (with its seeds).
 
+>>> architecture_label("resnet", "quick"), architecture_label("bert_small")
+('ResNet (small)', 'BERT-small')
 >>> ours_label("quick")
 'ours (quick profile)'
 >>> Pretraining.SIMCLR == "simclr", Pretraining.SIMCLR.self_supervised
@@ -15,6 +17,9 @@ dataclass that holds one (with its seeds).
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
+
+import pandas as pd
 
 CHANCE = 0.25  # odd-one-out over 4 items
 
@@ -74,3 +79,54 @@ def ours_label(profile: object | None = None) -> str:
     """
     name = getattr(profile, "name", profile)
     return f"ours ({name} profile)" if isinstance(name, str) and name else "ours"
+
+
+# (architecture, model size) -> name; the paper's models are the "full" sizes
+ARCHITECTURE_LABELS: dict[Any, str] = {
+    ("resnet", "quick"): "ResNet (small)",
+    ("resnet", "full"): "ResNet50",
+    ("wide_resnet", "quick"): "WideResNet (small)",
+    ("wide_resnet", "full"): "WideResNet50",
+    "vit": "ViT",
+    "efficientnet_lite0": "EfficientNet-Lite0",
+    "bert_small": "BERT-small",
+    "minilm": "MiniLM",
+}
+
+
+TASK_LABELS = {
+    "inside_contact": "Inside-Contact",
+    "inside_number": "Inside-Number",
+    "number_contact": "Number-Contact",
+    "sv_agreement": "SV-Agreement",
+    "anaphora": "Anaphora",
+}
+
+
+# pretraining method -> its short name (the paper's runs in figure 02, groups in figure 04)
+PRETRAINING_LABELS: dict[str, str] = {Pretraining.SIMCLR: "SimCLR", Pretraining.MLM: "MLM"}
+
+
+# what "pretrained" means, by source (figure 03); the paper calls its BERT-small "LM-pretrained"
+PRETRAINING_NAMES: dict[str, dict[str, str]] = {
+    "ours": {
+        **PRETRAINING_LABELS,
+        Pretraining.MINILM: "MiniLM weights",
+        Pretraining.IMAGENET: "ImageNet",
+    },
+    "paper": {**PRETRAINING_LABELS, Pretraining.MLM: "LM"},
+}
+
+
+def architecture_label(architecture: str, size: str = "full") -> str:
+    """The name of an architecture at a model size (``"quick"`` or ``"full"``)."""
+    return ARCHITECTURE_LABELS.get(
+        (architecture, size), ARCHITECTURE_LABELS.get(architecture, architecture)
+    )
+
+
+def as_bool(values: pd.Series) -> pd.Series:
+    """A boolean column read back from memory or CSV (``"True"``/``"False"``, blanks)."""
+    if values.dtype == bool:
+        return values
+    return values.map(lambda v: str(v).strip().lower() in ("true", "1", "1.0"))
