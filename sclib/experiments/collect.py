@@ -23,12 +23,13 @@ import torch
 
 from sclib.experiments.base_models import base_model
 from sclib.experiments.cache import Cache, config_key
-from sclib.experiments.profiles import Cell, MaskSetting, Profile, get_profile
-from sclib.experiments.runner import run_cell
+from sclib.experiments.profiles import Cell, MaskSetting, Profile, cells, get_profile
+from sclib.experiments.runner import run_cell, run_grid
 from sclib.experiments.search import trained_mask
 from sclib.models import ARCHITECTURES
+from sclib.paths import RESULTS_DIR
 from sclib.stats.overlap import as_kept, kept_by_layer, mask_overlap
-from sclib.stats.vocabulary import BASE_COLUMNS
+from sclib.stats.vocabulary import BASE_COLUMNS, as_bool
 
 
 def cached_runs(cache: Cache | None = None) -> pd.DataFrame:
@@ -287,3 +288,56 @@ def mask_tables(
             overlaps.append(overlap_table(cell_list, profile, cache, across="subroutines"))
         kept.append(kept_table(cell_list, profile, cache))
     return pd.concat(overlaps, ignore_index=True), pd.concat(kept, ignore_index=True)
+
+
+# ------------------------------------------------------------ committed results tables
+
+BOOL_COLUMNS = ("excluded", "mask_passed")  # read back from CSV as booleans
+
+
+def committed_runs(profile: Profile, cell_list: Iterable[Cell], results_dir=None):
+    """The rows of ``cell_list`` in the committed table ``data/results/<profile>/runs.csv``.
+
+    Written by ``python -m sclib.grid collect``. Returns None when the table does not exist
+    or lacks any of the cells (then the caller runs them), else one row per cell in the
+    order of ``cell_list``.
+    """
+    path = (RESULTS_DIR if results_dir is None else results_dir) / profile.name / "runs.csv"
+    if not path.exists():
+        return None
+    table = pd.read_csv(path)
+    table = table[table["domain"] == profile.domain] if "domain" in table else table
+    fields = [f.name for f in dataclasses.fields(Cell)]
+    index = {tuple(r): i for i, r in enumerate(table[fields].itertuples(index=False))}
+    wanted = [tuple(getattr(c, f) for f in fields) for c in cell_list]
+    if not wanted or any(w not in index for w in wanted):
+        return None
+    rows = table.iloc[[index[w] for w in wanted]].reset_index(drop=True)
+    for column in BOOL_COLUMNS:
+        if column in rows:
+            rows[column] = as_bool(rows[column])
+    return rows
+
+
+def notebook_rows(
+    profiles: Mapping[str, Profile],
+    grids: Mapping[str, Iterable[Cell]] | None = None,
+    cache: Cache | None = None,
+    results_dir=None,
+) -> dict[str, pd.DataFrame]:
+    """One table per domain for notebooks 02-04: the committed results where they exist.
+
+    For each domain, the rows of ``data/results/<profile>/runs.csv`` when it holds every
+    cell of the grid (default ``cells(profile)``), else the cells run (or read from the
+    cache) by ``run_grid``. A line says which.
+    """
+    tables = {}
+    for domain, profile in profiles.items():
+        cell_list = list(grids[domain] if grids is not None else cells(profile))
+        rows = committed_runs(profile, cell_list, results_dir)
+        if rows is not None:
+            print(f"[{domain}/{profile.name}] {len(rows)} runs from data/results/{profile.name}")
+            tables[domain] = rows
+        else:
+            tables[domain] = run_grid(cell_list, profile, cache)
+    return tables

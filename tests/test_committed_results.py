@@ -1,0 +1,70 @@
+"""Notebooks draw the committed results table of a profile instead of recomputing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+import sclib.experiments.collect as collect
+from sclib.experiments.profiles import Cell, get_profile, tiny_profile
+
+PROFILE = tiny_profile(get_profile("vision", "quick"))
+CELLS = [
+    Cell("inside_contact", "resnet", "inside"),
+    Cell("inside_contact", "resnet", "contact"),
+]
+
+
+def _table(cell_list, **extra) -> pd.DataFrame:
+    rows = [
+        {**vars(c), "domain": "vision", "profile": "tiny", "ablation_score": -0.1 * i, **extra}
+        for i, c in enumerate(cell_list)
+    ]
+    return pd.DataFrame(rows)
+
+
+def _write(tmp_path, table: pd.DataFrame):
+    (tmp_path / PROFILE.name).mkdir()
+    table.to_csv(tmp_path / PROFILE.name / "runs.csv", index=False)
+
+
+def test_committed_rows_in_the_order_asked_with_booleans(tmp_path):
+    _write(tmp_path, _table(CELLS, excluded=False, mask_passed=True))
+    rows = collect.committed_runs(PROFILE, CELLS[::-1], tmp_path)
+    assert list(rows["subroutine"]) == ["contact", "inside"]
+    assert rows["excluded"].dtype == bool and not rows["excluded"].any()
+    assert rows["mask_passed"].all()
+
+
+def test_a_missing_cell_or_table_means_none(tmp_path):
+    assert collect.committed_runs(PROFILE, CELLS, tmp_path) is None  # no table
+    _write(tmp_path, _table(CELLS[:1]))
+    assert collect.committed_runs(PROFILE, CELLS, tmp_path) is None  # one cell missing
+    other_seed = replace(CELLS[0], base_seed=1)
+    assert collect.committed_runs(PROFILE, [other_seed], tmp_path) is None
+
+
+def test_rows_of_another_domain_never_count(tmp_path):
+    _write(tmp_path, _table(CELLS).assign(domain="language"))
+    assert collect.committed_runs(PROFILE, CELLS, tmp_path) is None
+
+
+def test_notebook_rows_read_the_table_and_run_nothing(tmp_path, monkeypatch, capsys):
+    _write(tmp_path, _table(CELLS))
+
+    def no_running(*args, **kwargs):
+        raise AssertionError("run_grid called although the committed table has every cell")
+
+    monkeypatch.setattr(collect, "run_grid", no_running)
+    tables = collect.notebook_rows({"vision": PROFILE}, {"vision": CELLS}, results_dir=tmp_path)
+    assert list(tables["vision"]["ablation_score"]) == pytest.approx([0.0, -0.1])
+    assert "2 runs from data/results/tiny" in capsys.readouterr().out
+
+
+def test_notebook_rows_run_what_is_not_committed(tmp_path, monkeypatch):
+    ran = []
+    monkeypatch.setattr(collect, "run_grid", lambda c, p, cache: ran.append(c) or "ran")
+    tables = collect.notebook_rows({"vision": PROFILE}, {"vision": CELLS}, results_dir=tmp_path)
+    assert tables == {"vision": "ran"} and ran == [CELLS]
