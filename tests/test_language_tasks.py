@@ -10,7 +10,7 @@ from tokenizers import Tokenizer
 
 from sclib.tasks import get_task
 from sclib.tasks import vocab as V
-from sclib.tasks.language import TEMPLATES, LanguageTask, split_of
+from sclib.tasks.language import GENERATOR_VERSION, TEMPLATES, LanguageTask, split_of
 
 SG, PL = "singular", "plural"
 TASKS = ("sv_agreement", "anaphora")
@@ -108,7 +108,8 @@ def check_problem(task: str, number: str, kind: str, problem) -> None:
     # compositional and +/-: the three regular sentences are grammatical, of the number
     assert all(p["a"] == p["b"] == number for p in regular)
     broken = tuple(name for name, part in ((a_name, "a"), (b_name, "b")) if o[part] != number)
-    assert broken == meta["breaks"] and broken
+    assert broken == meta["breaks"] and len(broken) == 1  # one flip: always ungrammatical
+    assert o["a"] != o["b"], items[odd]
     if family == "pm":
         assert broken == (sub,)
 
@@ -133,6 +134,7 @@ def test_every_kind_is_grammatical_as_meta_says(task, number):
                 "n": 120,
                 "seed": 3,
                 "templates": tuple(TEMPLATES[task]),
+                "generator": GENERATOR_VERSION,
             }
             for i in range(len(ds)):
                 check_problem(task, number, kind, ds[i])
@@ -144,10 +146,33 @@ def test_odd_position_breaks_and_templates_are_balanced(task):
     ds = t.dataset("compositional", "train", n=1200)
     assert Counter(ds.odd_index.tolist()) == {k: 300 for k in range(4)}
     a, b = PARTS[task]
-    assert Counter(m["breaks"] for m in ds.meta) == {(a,): 400, (b,): 400, (a, b): 400}
+    assert Counter(m["breaks"] for m in ds.meta) == {(a,): 600, (b,): 600}
     templates = Counter(m["template"] for m in ds.meta)
     assert set(templates) == set(TEMPLATES[task])
     assert min(templates.values()) > 0.7 * 1200 / len(templates)
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("number", [SG, PL])
+def test_compositional_odd_item_is_one_flip_half_each_part(task, number):
+    """The paper's odd sentence flips the subject (antecedent) or the verb (pronoun) number,
+    never both: a double flip is a grammatical sentence of the other number."""
+    a, b = PARTS[task]
+    ds = LanguageTask(task, number=number, seed=1).dataset("compositional", "val", n=400)
+    for i in range(len(ds)):
+        items, odd, meta = ds[i]
+        assert len(meta["breaks"]) == 1, (items, meta)
+        o = parse(task, items[odd])
+        assert o["a"] != o["b"], items[odd]  # ungrammatical
+        assert (o["a"] != number, o["b"] != number) == (
+            meta["breaks"] == (a,),
+            meta["breaks"] == (b,),
+        )
+    # exactly balanced in every block of 8 problems (4 odd positions x 2 parts)
+    for start in range(0, 400, 8):
+        block = ds.meta[start : start + 8]
+        assert Counter(m["breaks"] for m in block) == {(a,): 4, (b,): 4}
+        assert Counter(ds.odd_index[start : start + 8].tolist()) == {k: 2 for k in range(4)}
 
 
 @pytest.mark.parametrize("task", TASKS)

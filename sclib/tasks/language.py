@@ -24,7 +24,9 @@ Reflexive anaphora (``anaphora``; subroutines ``antecedent`` = the subject noun'
 Number can only be read through syntax: heads and attractors share one noun pool, main
 and embedded verbs one verb pool, the attractor's number is drawn independently of the
 head's, and the four sentences of a problem share no noun or verb (nor preposition).
-Splits never share a sentence: every lexical skeleton (template and words, numbers
+A compositional odd sentence flips exactly one part, the subject's (antecedent's) number
+or the verb's (reflexive's), half the problems each: it is always ungrammatical, as in the
+paper. Splits never share a sentence: every lexical skeleton (template and words, numbers
 aside) belongs to exactly one split by a stable hash (80/10/10), the same for every
 seed, number and kind, so a test sentence and all its number variants are unseen in
 training.
@@ -61,6 +63,9 @@ TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
         "object_rc": ("attractor", "embedded"),
     },
 }
+# Bump when the sentences of any kind change: kept in every ProblemSet's params (provenance).
+# 2: compositional odd sentences flip one part only (version 1 flipped both in a third).
+GENERATOR_VERSION = 2
 # fraction of lexical skeletons in each split, in thousandths
 SPLIT_SHARES = {"train": 800, "val": 100, "test": 100}
 # Redraws before a sampler gives up: far beyond any need (a word is redrawn with chance at
@@ -175,27 +180,27 @@ class LanguageTask(Task):
     # -- numbers -----------------------------------------------------------------------
 
     def _numbers(
-        self, family: str, sub: str | None, odd: int, kind3: int, draw: _Uniform
+        self, family: str, sub: str, odd: int, draw: _Uniform
     ) -> tuple[list[int], list[int], tuple[str, ...]]:
-        """Numbers (0 singular, 1 plural) of part A and part B for the 4 sentences."""
+        """Numbers (0 singular, 1 plural) of part A and part B for the 4 sentences.
+
+        ``sub`` is the part the odd sentence breaks; for the compositional family
+        ``_make`` alternates it between the two subroutines. The paper's language odd
+        items are single flips (PAPER.md: "Regular items: 3 grammatical sentences of one
+        number; the odd one flips the subject (antecedent) or the verb (pronoun)
+        number"): flipping both would give a grammatical sentence of the other number,
+        which agreement checking cannot tell apart. (The paper's vision compositional
+        sets differ: there "the odd item breaks A, B or both".)
+        """
         x = NUMBERS.index(self.number)
-        a_name, b_name = self.subroutines
-        if family == "compositional":
-            odd_a, odd_b = [(1 - x, x), (x, 1 - x), (1 - x, 1 - x)][kind3]
-            breaks = [(a_name,), (b_name,), (a_name, b_name)][kind3]
-        elif family == "pm":
-            odd_a, odd_b = (1 - x, x) if sub == a_name else (x, 1 - x)
-            breaks = (sub,)
-        else:  # subroutine: that part x / flipped, the other free in every sentence
+        a_name = self.subroutines[0]
+        a, b = [x] * N_ITEMS, [x] * N_ITEMS
+        if family == "subroutine":  # that part x / flipped, the other free in every sentence
             a = [draw.below(2) for _ in range(N_ITEMS)]
             b = [draw.below(2) for _ in range(N_ITEMS)]
-            fixed = a if sub == a_name else b
-            fixed[:] = [x] * N_ITEMS
-            fixed[odd] = 1 - x
-            return a, b, (sub,)
-        a, b = [x] * N_ITEMS, [x] * N_ITEMS
-        a[odd], b[odd] = odd_a, odd_b
-        return a, b, breaks
+            (a if sub == a_name else b)[:] = [x] * N_ITEMS
+        (a if sub == a_name else b)[odd] = 1 - x
+        return a, b, (sub,)
 
     # -- words -------------------------------------------------------------------------
 
@@ -278,14 +283,19 @@ class LanguageTask(Task):
         draw = _Uniform(np.random.default_rng(np.random.SeedSequence(entropy)))
         a_name, b_name = self.subroutines
         items, metas, odd_index = [], [], []
+        # Balanced blocks of problems: compositional, 8 = every odd position x the part
+        # it breaks; the other families keep the 12-problem blocks (odd position x 3) they
+        # always drew, so their data are unchanged from generator version 1.
+        n_breaks = len(self.subroutines) if family == "compositional" else 3
         block: list[int] = []
         for _ in range(n):
-            if not block:  # 12 problems: every odd position x every compositional break
-                block = draw.permutation(N_ITEMS * 3)
-            odd, kind3 = divmod(block.pop(), 3)
+            if not block:
+                block = draw.permutation(N_ITEMS * n_breaks)
+            odd, which = divmod(block.pop(), n_breaks)
             odd_index.append(odd)
             template = self.templates[draw.below(len(self.templates))]
-            a, b, breaks = self._numbers(family, subroutine, odd, kind3, draw)
+            broken = self.subroutines[which] if family == "compositional" else subroutine
+            a, b, breaks = self._numbers(family, str(broken), odd, draw)
             has_attractor = bool(TEMPLATES[self.name][template])
             attr = [draw.below(2) if has_attractor else -1 for _ in range(N_ITEMS)]
             skeletons = self._skeletons(template, split, draw)
@@ -307,5 +317,6 @@ class LanguageTask(Task):
             "n": n,
             "seed": self.seed,
             "templates": self.templates,
+            "generator": GENERATOR_VERSION,
         }
         return ProblemSet(items, torch.tensor(odd_index, dtype=torch.long), metas, params)
