@@ -7,12 +7,15 @@ import signal
 from collections.abc import Callable
 from contextlib import contextmanager
 
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
 from sclib.experiments.profiles import Cell, get_profile
 from sclib.experiments.runner import check_cell
+from sclib.lab.explorer import Subnetworks
+from sclib.lab.toy import ToyConfig
 from sclib.masks import ablated, add_masks
 from sclib.tasks import get_task
 from sclib.tasks.vision import generate_problems
@@ -44,6 +47,10 @@ def _model() -> nn.Module:
 def _ablate(mode: str, seed: int = 0) -> None:
     with ablated(add_masks(_model()), mode, seed=seed):
         pass
+
+
+def _no_runs() -> pd.DataFrame:
+    return pd.DataFrame()
 
 
 def _toy():
@@ -164,6 +171,13 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ),
     ("unknown profile", lambda: get_profile("vision", "huge"), "huge"),
     ("unknown domain", lambda: get_profile("audio"), "audio"),
+    # the classroom lab: the toy and the explorer (its computations; the widget subclasses it)
+    ("negative toy problems", lambda: ToyConfig(n_train=-1), "-1"),
+    ("no toy hidden layer", lambda: ToyConfig(hidden=()), "()"),
+    ("toy lr zero", lambda: ToyConfig(lr=0.0), "0.0"),
+    ("explorer cache as a path", lambda: Subnetworks(cache="/nonexistent"), "/nonexistent"),
+    ("explorer zero test problems", lambda: Subnetworks(runs=_no_runs(), n_test=0), "0"),
+    ("explorer unknown profile", lambda: Subnetworks(runs=_no_runs(), profile="qick"), "'qick'"),
 ]
 
 

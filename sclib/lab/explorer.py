@@ -31,6 +31,7 @@ import torch
 
 from sclib.experiments.cache import Cache
 from sclib.experiments.collect import cached_choices
+from sclib.experiments.profiles import PROFILES
 from sclib.lab.subjects import (
     CHOICE_COLUMNS,
     RUN_COLUMNS,
@@ -58,6 +59,22 @@ MODE_LABELS = {
 }
 
 
+def _check_arguments(runs, cache, toy, n_test, n_examples, profile) -> None:
+    """Every argument of ``Subnetworks``, checked before anything is read or trained."""
+    if runs is not None and not isinstance(runs, pd.DataFrame):
+        raise ValueError(f"runs must be a DataFrame of run rows or None, not {type(runs).__name__}")
+    if cache is not None and not isinstance(cache, Cache):
+        raise ValueError(f"cache must be a sclib.experiments.cache.Cache or None, not {cache!r}")
+    if toy is not None and not isinstance(toy, (ToyConfig, ToyRun)):
+        raise ValueError(f"toy must be a ToyConfig, a ToyRun or None, not {type(toy).__name__}")
+    for name, value, low in (("n_test", n_test, 1), ("n_examples", n_examples, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, not {value!r}")
+    valid = sorted({name for _, name in PROFILES})
+    if profile is not None and profile not in valid:
+        raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(valid)} or None")
+
+
 class Subnetworks:
     """The subnetworks to choose from, the one chosen, and what it does under each view.
 
@@ -82,6 +99,7 @@ class Subnetworks:
         n_examples: int = 2,
         profile: str | None = None,
     ) -> None:
+        _check_arguments(runs, cache, toy, n_test, n_examples, profile)
         self.cache = cache if cache is not None else Cache()
         if runs is None:
             runs = cached_choices(self.cache)

@@ -8,6 +8,7 @@ The exercises' helpers are in ``sclib.lab.exercises``.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +45,21 @@ class ToyConfig:
     l0_lambda: float = 1e-3
     mask_init: float = 0.05
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        positive = ("dim", "out_dim", "n_train", "epochs", "patience", "n_mask", "mask_epochs")
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"ToyConfig.{name} must be a positive int, not {value!r}")
+        if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
+            raise ValueError(f"ToyConfig.hidden must be positive layer widths, not {self.hidden!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"ToyConfig.lr must be a positive number, not {self.lr!r}")
+        if not (self.l0_lambda >= 0 and math.isfinite(self.l0_lambda)):
+            raise ValueError(f"ToyConfig.l0_lambda must be >= 0, not {self.l0_lambda!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"ToyConfig.seed must be a non-negative int, not {self.seed!r}")
 
 
 @dataclass
