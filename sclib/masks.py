@@ -419,6 +419,29 @@ def _ablation_override(
     return gate.view(kept.shape).to(device), None
 
 
+def check_complement(ms: MaskSet) -> None:
+    """Raise ValueError if a layer keeps more than half its weights: its complement is then
+    smaller than the subnetwork, so no same-size set outside it exists (NeuroSurgeon
+    raises here too; zeroing the whole complement would leave the subnetwork alone).
+
+    >>> from torch import nn
+    >>> ms = add_masks(nn.Sequential(nn.Linear(2, 2)), init=0.05)
+    >>> check_complement(ms)
+    Traceback (most recent call last):
+    ...
+    ValueError: complement_sampled needs a complement at least as large as the subnetwork in every layer, but the complement is smaller than the subnetwork in: 0.weight (kept 1.000); use a sparser mask or another ablation mode
+    """
+    kept_counts = {n: (int(m.kept().sum()), m.logits.numel()) for n, m in ms.items()}
+    big = {n: k / total for n, (k, total) in kept_counts.items() if 2 * k > total}
+    if big:
+        kept = ", ".join(f"{n} (kept {f:.3f})" for n, f in big.items())
+        raise ValueError(
+            "complement_sampled needs a complement at least as large as the subnetwork in "
+            f"every layer, but the complement is smaller than the subnetwork in: {kept}; "
+            "use a sparser mask or another ablation mode"
+        )
+
+
 @contextmanager
 def ablated(ms: MaskSet, mode: str, seed: int = 0) -> Iterator[nn.Module]:
     """Inside: the full (unmasked) model with one set of masked-layer weights removed.
@@ -432,7 +455,8 @@ def ablated(ms: MaskSet, mode: str, seed: int = 0) -> Iterator[nn.Module]:
             re-drawn Kaiming-uniform, as nn.Linear/Conv initialise them), "randomly_sampled"
             (zero a random set of the subnetwork's size per layer, anywhere),
             "complement_sampled" (zero a random same-size set outside the subnetwork per
-            layer; the whole complement, with a warning, where it is smaller).
+            layer; raises ValueError where a layer keeps more than half its weights, see
+            ``check_complement``).
         seed: seeds the torch.Generator of every random choice (offset by a constant, so
             that seed 0 does not replay the stream of ``torch.manual_seed(0)`` that may
             have initialised the model: ``random_reinit`` would redraw the same weights).
@@ -446,16 +470,10 @@ def ablated(ms: MaskSet, mode: str, seed: int = 0) -> Iterator[nn.Module]:
         )
     if isinstance(seed, bool) or not hasattr(seed, "__index__") or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if mode == "complement_sampled":
+        check_complement(ms)
     gen = torch.Generator().manual_seed(ABLATION_SEED_OFFSET + seed)
     overrides = {name: _ablation_override(mask, mode, gen) for name, mask in ms.items()}
-    if mode == "complement_sampled":
-        short = [n for n, m in ms.items() if 2 * int(m.kept().sum()) > m.logits.numel()]
-        if short:
-            warnings.warn(
-                f"complement smaller than the subnetwork in {short}: zeroing the whole "
-                "complement there",
-                stacklevel=3,
-            )
     with overridden(ms, overrides):
         yield ms.model
 

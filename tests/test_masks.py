@@ -301,15 +301,22 @@ def test_sampled_sizes_disjointness_and_seeds():
     assert not any((comp[n] & kept[n]).any() for n in ms)
 
 
-def test_complement_smaller_than_subnetwork_zeroes_complement_and_warns():
+def test_complement_smaller_than_subnetwork_raises_naming_the_layers():
     model = mlp()
-    ms = add_masks(model, init=1.0)
+    ms = add_masks(model, init=-1.0)
     with torch.no_grad():
-        ms["0.weight"].logits[0, :2] = -1.0
-    with pytest.warns(UserWarning, match="complement"):
-        z = zeroed(model, ms, "complement_sampled")
-    assert torch.equal(z["0.weight"], ~ms["0.weight"].kept())
-    assert not z["2.weight"].any()
+        ms["0.weight"].logits.fill_(1.0)
+        ms["0.weight"].logits[0, :2] = -1.0  # more than half kept in 0.weight only
+    weights = {n: original(model, n).clone() for n in ms}
+    with pytest.raises(ValueError, match=r"smaller than the subnetwork in: 0\.weight \(kept 0\.9"):
+        with ablated(ms, "complement_sampled"):
+            pass
+    assert all(m.override is None for m in ms.values())  # nothing was applied
+    assert all(torch.equal(original(model, n), w) for n, w in weights.items())
+    with torch.no_grad():  # exactly half kept: the complement is just large enough
+        ms["0.weight"].logits.view(-1)[: (ms["0.weight"].logits.numel() + 1) // 2] = -1.0
+    z, kept = zeroed(model, ms, "complement_sampled")["0.weight"], ms["0.weight"].kept()
+    assert int(z.sum()) == int(kept.sum()) and not (z & kept).any()
 
 
 def test_iou_hand_made():
