@@ -33,7 +33,7 @@ from sclib.experiments.profiles import tiny_profile as make_tiny
 from sclib.experiments.runner import check_cell, run_cell
 from sclib.models import ARCHITECTURES
 from sclib.stats.vocabulary import BASE_COLUMNS, DOMAINS, REGIMES, Pretraining
-from sclib.tasks import TASKS
+from sclib.tasks import TASKS, task_domain
 
 GRID_PROFILES = ("tiny", *dict.fromkeys(name for _, name in PROFILES))
 
@@ -66,13 +66,6 @@ class Job:
             f"{p.domain}/{p.name} {cell.task} {cell.architecture} {cell.regime}{variant} "
             f"seed {cell.base_seed}"
         )
-
-
-def task_domain(task: str) -> str:
-    """The domain of a task (``"vision"``, ``"language"``, ``"toy"``), from its module."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
-    return TASKS[task][0].rsplit(".", 1)[-1]
 
 
 def grid_profiles(name: str, domains: Sequence[str] | None = None) -> list[Profile]:
