@@ -20,7 +20,7 @@ from sclib.paths import NOTEBOOKS_DIR, ROOT
 
 NOTEBOOKS = NOTEBOOKS_DIR
 BUILD = ROOT / "build" / "notebooks"
-PROFILES = ("quick", "full")
+PROFILES = ("quick", "full", "paper")  # the names of sclib.experiments.profiles.PROFILES
 
 
 def numbered_notebooks(only: list[str] | None = None) -> list[Path]:
@@ -68,7 +68,11 @@ def run(profile: str = "quick", only: list[str] | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="quick", help="quick (2-core CPU) or full (GPU)")
+    parser.add_argument(
+        "--profile",
+        default="quick",
+        help="quick (2-core CPU), full (GPU) or paper (the paper's settings, GPU)",
+    )
     parser.add_argument("--only", nargs="*", help="notebook numbers, e.g. 02 03")
     args = parser.parse_args(argv)
     try:

@@ -32,6 +32,14 @@ from sclib.experiments.jobs import Job
 #   base steps, 3,100 per mask, SimCLR 100 epochs of 30,000 images; language: 1,500 base
 #   steps, 630 per mask, MLM 5 epochs of 50,000 sentences) at 0.03-0.1 s a step. The
 #   first full runs record real timings, which `plan` then uses instead.
+# - paper: NOT measured either; the same kind of guess from the paper's step counts, at
+#   about 0.06-0.1 s a step on one recent GPU. Vision: a base model up to 100 epochs of
+#   10,000 problems at batch 32 (31,000 steps of 128 images of 128 px), a mask 90 epochs
+#   at batch 64 (14,000 steps), SimCLR 100 epochs of 120,000 images at batch 128 (94,000
+#   steps of two views). Language: a base model up to 100 epochs of 9,500 problems at
+#   batch 32 (30,000 steps, fewer with early stopping), a mask 90 epochs at batch 64
+#   (13,000 steps), our MLM 5 epochs of 50,000 sentences. Each trained cell trains the
+#   whole grid (4 inits x 2 lrs x 3 regions = 24 masks, one lambda).
 DEFAULT_SECONDS: dict[tuple[str, str], tuple[str, float, float, float, float]] = {
     ("vision", "tiny"): ("cpu", 3.0, 2.0, 3.0, 1.0),
     ("language", "tiny"): ("cpu", 3.0, 2.0, 3.0, 1.0),
@@ -39,6 +47,8 @@ DEFAULT_SECONDS: dict[tuple[str, str], tuple[str, float, float, float, float]] =
     ("language", "quick"): ("cpu", 120.0, 40.0, 113.0, 10.0),
     ("vision", "full"): ("gpu", 600.0, 150.0, 2400.0, 20.0),
     ("language", "full"): ("gpu", 300.0, 60.0, 600.0, 20.0),
+    ("vision", "paper"): ("gpu", 2400.0, 1400.0, 9400.0, 30.0),  # estimate, see above
+    ("language", "paper"): ("gpu", 600.0, 400.0, 300.0, 20.0),  # estimate, see above
 }
 FALLBACK = ("cpu", 600.0, 120.0, 600.0, 20.0)  # a profile missing from the table
 

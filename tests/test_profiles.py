@@ -1,0 +1,103 @@
+"""The ``paper`` profiles carry the paper's settings; profile names are checked everywhere.
+
+The values come from ../PAPER.md and the authors' configs (cited beside each in
+``sclib/experiments/profiles.py``); what a profile cannot say is in docs/deviations.md.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from sclib import notebooks
+from sclib.experiments.jobs import GRID_PROFILES, plan_jobs
+from sclib.experiments.jobs_estimate import DEFAULT_SECONDS, Timings
+from sclib.experiments.profiles import PROFILES, cells, get_profile
+from sclib.tasks import get_task
+
+DOMAINS = ("vision", "language")
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_paper_profile_has_the_papers_mask_training(domain: str) -> None:
+    p = get_profile(domain, "paper")
+    assert (p.name, p.domain) == ("paper", domain)
+    assert p.mask.epochs == 90
+    assert p.mask.batch_size == 64
+    assert p.mask.max_temperature == 200.0
+    assert p.mask.anneal == "epoch"
+    assert p.lambdas == (1e-8,)
+    assert p.mask.l0_lambda == 1e-8
+    assert p.inits == (0.1, 0.05, 0.0, -0.05)
+    assert p.lrs == (1e-2, 1e-4)
+    assert len(p.regions) == 3
+    assert len(p.grid()) == 4 * 2 * 3
+    assert p.base_seeds == (0, 1, 2)
+    assert p.mask_seeds == (0, 1, 2)
+    assert p.selection_threshold == 0.9
+    assert p.base.epochs == 100
+    assert p.base.weight_decay == 0.0
+    assert p.base.schedule == "constant"
+    assert p.regimes == ("scratch", "pretrained", "untrained")
+
+
+def test_paper_vision_profile_has_the_papers_sizes() -> None:
+    p = get_profile("vision", "paper")
+    assert p.image_size == 128
+    assert p.model_size == "full"
+    assert (p.n_train, p.n_subroutine, p.n_val, p.n_test) == (10000, 10000, 500, 1000)
+    assert p.regions == ("all", "stage3+", "stage4")
+    assert set(p.architectures) == {"resnet", "wide_resnet"}
+    assert set(p.tasks) == {"inside_contact", "inside_number", "number_contact"}
+    assert not p.augment
+    assert p.base.patience == 75
+    assert p.simclr is not None
+    assert (p.simclr.epochs, p.simclr.batch_size, p.simclr.lr) == (100, 128, 5e-4)
+    assert p.simclr.temperature == 0.07
+    assert p.simclr_problems_per_task == 10000
+
+
+def test_paper_language_profile_has_the_papers_sizes() -> None:
+    p = get_profile("language", "paper")
+    assert p.architectures == ("bert_small",)
+    assert set(p.tasks) == {"sv_agreement", "anaphora"}
+    assert p.variants == ("singular", "plural")
+    assert (p.n_train, p.n_subroutine, p.n_val, p.n_test) == (9500, 9500, 500, 300)
+    assert p.regions == ("from_layer_0", "from_layer_2", "from_layer_3")
+    assert p.base.patience == 30
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_paper_profile_cells_cover_its_grid(domain: str) -> None:
+    p = get_profile(domain, "paper")
+    found = cells(p)
+    subroutines = sum(len(get_task(t).subroutines) for t in p.tasks)
+    seeds = len(p.base_seeds) * len(p.mask_seeds) * len(p.variants)
+    assert len(found) == subroutines * len(p.architectures) * len(p.regimes) * seeds
+    assert {c.regime for c in found} == set(p.regimes)
+
+
+def test_paper_profile_plans_jobs_with_an_estimate() -> None:
+    assert "paper" in GRID_PROFILES
+    jobs = plan_jobs("paper")
+    assert {j.profile.domain for j in jobs} == set(DOMAINS)
+    for domain in DOMAINS:
+        assert DEFAULT_SECONDS[(domain, "paper")][0] == "gpu"
+    timings = Timings.from_runs(pd.DataFrame())
+    seconds, device = timings.estimate(next(j for j in jobs if j.kind == "base"))
+    assert device == "gpu" and seconds > 0
+
+
+@pytest.mark.parametrize("name", ["papr", "Paper", "standard", ""])
+def test_unknown_profile_names_the_valid_ones(name: str) -> None:
+    with pytest.raises(ValueError, match="unknown profile") as err:
+        get_profile("vision", name)
+    assert f"vision/{name};" in str(err.value)
+    for domain, valid in PROFILES:
+        assert f"{domain}/{valid}" in str(err.value)
+
+
+def test_notebook_profiles_are_the_package_profiles() -> None:
+    assert set(notebooks.PROFILES) == {name for _, name in PROFILES}
+    with pytest.raises(ValueError, match="quick, full, paper"):
+        notebooks.run("papr")
