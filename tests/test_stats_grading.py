@@ -7,12 +7,15 @@ import pandas as pd
 import pytest
 
 from sclib.stats.grading import (
+    MIN_BOOTSTRAP_CLUSTERS,
     ablation_distribution,
     bootstrap_ci,
     decomposition_grade,
+    distinct_resamples,
     gap_to_ideal,
     grade_components,
     graded_summary,
+    interval_method,
 )
 from sclib.stats.reference import paper_runs
 
@@ -109,6 +112,23 @@ def test_bootstrap_ci_contains_the_mean_and_is_deterministic():
     assert bootstrap_ci(values, groups, n_boot=500, seed=4) != clustered
     naive = bootstrap_ci(values, n_boot=500, seed=3)  # runs as if independent: too narrow
     assert naive.high - naive.low < clustered.high - clustered.low
+
+
+def test_few_clusters_give_a_t_interval_over_cluster_means():
+    """3 base models: a percentile bootstrap has only C(5, 3) = 10 distinct resamples."""
+    from scipy import stats as st
+
+    values = [0.1, 0.2, 0.5, 0.6, 0.2, 0.4]
+    groups = ["a", "a", "b", "b", "c", "c"]
+    means = np.array([0.15, 0.55, 0.3])
+    half = st.t(2).ppf(0.975) * means.std(ddof=1) / np.sqrt(3)
+    est = bootstrap_ci(values, groups, seed=1)
+    assert est.mean == pytest.approx(np.mean(values))
+    assert (est.low, est.high) == pytest.approx((means.mean() - half, means.mean() + half))
+    assert bootstrap_ci(values, groups, seed=2) == est  # no resampling: no seed dependence
+    assert est.high - est.low > 0.5  # wider than any of the 10 resample means could span
+    assert distinct_resamples(3) == 10 and interval_method(3) == "t(2) over cluster means"
+    assert interval_method(MIN_BOOTSTRAP_CLUSTERS) == "cluster percentile bootstrap"
 
 
 def test_bootstrap_ci_edge_cases():

@@ -7,8 +7,10 @@ models produce modular subnetworks more reliably). ``ours`` is a table of
 subroutine x variant x architecture; its runs are the mask and base seeds. Nothing here
 trains.
 
-- ``cell_table``: per cell the mean scores and the paper's GLM test that the ablation score
-  is below 0 (clustered by base model; NaN p-value = untestable, fewer than 2 base models).
+- ``cell_table``: per cell the mean scores and a two-sided test that the ablation score is
+  0 (clustered by base model; NaN p-value = untestable, fewer than 2 base models): for ours
+  t with G - 1 df (``sclib.stats.glm.ablation_test``), for the paper's cells the paper's own
+  test (``sclib.stats.glm.paper_test``: z), each labelled in ``reference``.
 - ``regime_table``: per domain x group x regime the means over cells and the *reliability*:
   the fraction of cells whose ablation score is significantly below 0.
 - ``interaction_table``: per cell, does the ablation score differ between two regimes?
@@ -80,10 +82,12 @@ def cell_table(ours: pd.DataFrame, paper: pd.DataFrame, alpha: float = 0.05) -> 
 
     Columns: ``n_runs`` (drawn), ``n_excluded``, ``n_base_models``; mean
     ``subnetwork_score``, ``ablation_score``, ``sampled_ablation_score`` (ours only) and
-    ``kept_fraction`` over the drawn runs; the one-sided test that the ablation score is
-    below 0 (``sclib.stats.glm.ablation_test``: ``se``, ``z``, ``p_value``), ``significant``
-    (p < ``alpha``), ``untestable`` (runs drawn but no p-value: fewer than 2 base models),
-    and ``matched`` (see ``regime_runs``).
+    ``kept_fraction`` over the drawn runs; the two-sided test that the ablation score is 0
+    (``se``, ``stat``, ``p_value``, ``reference``: ``"t(G-1)"`` for ours,
+    ``sclib.stats.glm.ablation_test``; the paper's z for its cells, ``paper_test``, per
+    number variant), ``significant`` (p < ``alpha`` and a negative mean ablation score),
+    ``untestable`` (runs drawn but no p-value: fewer than 2 base models), and ``matched``
+    (see ``regime_runs``).
     """
     runs = regime_runs(ours, paper)
     drawn = runs[~runs["excluded"]]
@@ -102,13 +106,14 @@ def cell_table(ours: pd.DataFrame, paper: pd.DataFrame, alpha: float = 0.05) -> 
     table = counts.join(means).reset_index()
     if len(drawn):
         by, cell = CELL_KEYS[:4], CELL_KEYS[4:]
-        tests = cell_tests(drawn, by=by, cell=cell, alternative="less")
-        tests = tests[CELL_KEYS + ["se", "stat", "p_value"]].rename(columns={"stat": "z"})
+        # source is in `by`, so the paper's cells get the paper's test (cell_tests, "auto")
+        tests = cell_tests(drawn, by=by, cell=cell)
+        tests = tests[CELL_KEYS + ["se", "stat", "p_value", "reference"]]
         table = table.merge(tests, on=CELL_KEYS, how="left")
     else:
-        table = table.assign(se=np.nan, z=np.nan, p_value=np.nan)
+        table = table.assign(se=np.nan, stat=np.nan, p_value=np.nan, reference="")
     table["n_base_models"] = table["n_base_models"].fillna(0).astype(int)
-    table["significant"] = table["p_value"] < alpha
+    table["significant"] = (table["p_value"] < alpha) & (table["ablation_score"] < 0)
     table["untestable"] = table["p_value"].isna() & (table["n_runs"] > 0)
     table["pretraining_name"] = [
         _pretraining_name(s, p) for s, p in zip(table["source"], table["pretraining"], strict=True)
@@ -145,8 +150,10 @@ def regime_table(cells: pd.DataFrame) -> pd.DataFrame:
 
     Groups: each of our sources, the paper's cells matched to ours (``PAPER_SAME``) and all
     the paper's cells of the domain (``PAPER_ALL``). Cells with no run drawn are left out.
-    Every cell weighs the same. ``fraction`` = ``n_significant`` / ``n_cells``; untestable
-    cells count as not significant (as in ``sclib.stats.glm.fraction_significant``).
+    Every cell weighs the same. ``fraction`` = ``n_significant`` / ``n_cells`` (significant:
+    two-sided p < alpha and a negative mean ablation score; ours t(G-1), the paper's cells
+    its own z test, per number variant: ``test`` names them); untestable cells count as not
+    significant (as in ``sclib.stats.glm.fraction_significant``).
     """
     ours = cells[cells["source"] != "paper"]
     paper = cells[cells["source"] == "paper"]
@@ -168,6 +175,7 @@ def regime_table(cells: pd.DataFrame) -> pd.DataFrame:
         sampled_ablation_score=("sampled_ablation_score", "mean"),
         n_significant=("significant", "sum"),
         n_untestable=("untestable", "sum"),
+        test=("reference", lambda r: ", ".join(sorted({v for v in r if isinstance(v, str) and v}))),
     )
     table["fraction"] = table["n_significant"] / table["n_cells"]
     return _sorted(table.reset_index(), keys)
@@ -179,7 +187,8 @@ def interaction_table(
     """``sclib.stats.glm.cell_interactions`` for ours and the paper's matched cells, a row a cell.
 
     ``coef`` is the mean ablation score of ``levels[1]`` minus that of ``levels[0]`` (negative:
-    ``levels[1]`` more modular), two-sided. Only cells run at both levels appear; an empty
+    ``levels[1]`` more modular), two-sided, t with G - 1 df (G: base models of both regimes).
+    Only cells run at both levels appear; an empty
     table when there are none. ``min_base_models`` is the smaller number of base models of the
     two regimes; below 2 ``interaction_test`` gives the difference of the mean ablation
     scores and no ``se``, ``stat`` or ``p_value`` (untestable).

@@ -172,7 +172,9 @@ def _draw_domain(axes, cells: pd.DataFrame, domain: str, colors: dict, alpha: fl
     axes[0].set_ylabel("score (mean per cell)")
     table = regime_table(here)
     _reliability_panel(axes[2], table, regimes, _groups(cells))
-    axes[2].set_title(f"{domain}: cells with ablation score < 0 (p < {alpha})", fontsize=9)
+    axes[2].set_title(
+        f"{domain}: cells with ablation score < 0 (two-sided p < {alpha}; ours t(G-1))", fontsize=9
+    )
     axes[2].set_ylabel("fraction of cells")
 
 
@@ -208,8 +210,9 @@ def _suptitle(own: pd.DataFrame) -> str:
     return (
         f"Pretrained vs random initialisation and the untrained control. {'; '.join(counts)}.\n"
         f"Lines join the same task x subroutine (x architecture) across regimes; grey: "
-        f"{PAPER_LABEL}, same tasks and subroutines, their architectures. Significance: the "
-        "paper's GLM, errors clustered by base model."
+        f"{PAPER_LABEL}, same tasks and subroutines, their architectures. Significance: "
+        "GLM, errors clustered by base model, two-sided; ours t(G-1) (G base models), the "
+        "paper's cells its own z test."
     )
 
 
@@ -220,7 +223,8 @@ def pretrained_vs_random_figure(cells: pd.DataFrame, alpha: float = 0.05) -> Fig
     the cell means of ours (coloured, left) and of the paper's matched cells (grey, right),
     a line joining each task x subroutine (x architecture) across regimes, a thick bar at
     the mean over cells, and ours' size-matched random ablation as hollow diamonds. Right
-    panel: the fraction of cells whose ablation score is significantly below 0, for ours,
+    panel: the fraction of cells whose ablation score is significantly below 0 (two-sided
+    p < ``alpha`` and a negative mean; ours t with G - 1 df, the paper's cells its z), for ours,
     the paper's matched cells and all the paper's cells; hatched: the untestable share.
 
     Args:

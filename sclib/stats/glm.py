@@ -2,14 +2,22 @@
 
 The paper's analysis (its repository's analysis/Main_Analysis.Rmd, vision and language):
 per cell, a Gaussian GLM with cluster-robust standard errors clustered by base model
-(R: ``coeftest(fit, vcov. = vcovCL(fit, cluster = base_model))``, a z test); the
+(R: ``vcovCL(fit, cluster = base_model)``), and two-sided tests that the mean ablation
+score is 0 (``linearHypothesis``: a chi-square with 1 df, i.e. a two-sided z test); the
 untrained controls enter through an interaction with a 0/1 ``Random`` dummy and their
-own cluster ids. Fitted with statsmodels.
+own cluster ids. ``paper_test`` is exactly that (checked against the authors' published
+output, ``sclib.stats.reference.PUBLISHED_TESTS``).
+
+Our own tests (``ablation_test``, ``interaction_test``) are the same GLM and the same
+clustered errors, two-sided by default, but referred to t with G - 1 degrees of freedom
+(G base models), not to z: with 3 base models a z reference is anti-conservative. A wild
+cluster bootstrap with Webb weights is the alternative (``reference="wild"``); see
+:mod:`sclib.stats.cluster`. Fewer than 2 base models: untestable (NaN p-value).
 
 ``long_format`` turns one row per run into the paper's one row per run x test set;
-``ablation_test`` and ``interaction_test`` test one group of runs; ``cell_tests``,
-``cell_interactions`` and ``fraction_significant`` do so per cell (``CELL_COLUMNS`` of
-:mod:`sclib.stats.vocabulary`). Used by notebooks/03_pretrained_vs_random.ipynb (through
+``cell_tests``, ``cell_interactions`` and ``fraction_significant`` test per cell
+(``CELL_COLUMNS`` of :mod:`sclib.stats.vocabulary`); on the paper's own rows they use
+``paper_test``. Used by notebooks/03_pretrained_vs_random.ipynb (through
 ``sclib.plots.pretraining`` too).
 """
 
@@ -23,12 +31,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sclib.stats.cluster import (
+    ALTERNATIVES,
+    REFERENCES,
+    check_choice,
+    cluster_ols,
+    reference_p,
+    wild_cluster_p,
+)
 from sclib.stats.scores import floor_at_chance
 from sclib.stats.vocabulary import CELL_COLUMNS, CHANCE
 
 # the columns whose values together name a run's base model
 CLUSTER = ("regime", "pretraining", "base_model_id")
-ALTERNATIVES = ("less", "greater", "two-sided")
 _TINY = 1e-12
 
 
@@ -42,9 +57,12 @@ class GLMTest:
             difference of two regimes' mean ablation scores (``interaction_test``).
         se: cluster-robust standard error (R's ``vcovCL`` for a glm: HC0 with the
             G / (G - 1) cluster adjustment).
-        stat: coef / se, a z statistic (``use_t``: t with G - 1 degrees of freedom).
-        p_value: for ``alternative``: ``"less"`` (coef < 0), ``"greater"``, ``"two-sided"``.
-        n_runs, n_clusters: runs (rows of the tidy table) and base models used.
+        stat: coef / se.
+        p_value: for ``alternative``: ``"two-sided"`` (the default and the paper's),
+            ``"less"`` (coef < 0) or ``"greater"``, under ``reference``.
+        n_runs, n_clusters: runs (rows of the tidy table) and base models (G) used.
+        reference: the distribution the p-value refers to: ``"t(G-1)"`` (G = ``n_clusters``),
+            ``"z"``, ``"wild cluster bootstrap (Webb)"``, or ``PAPER_REFERENCE`` (``paper_test``).
     """
 
     term: str
@@ -55,6 +73,7 @@ class GLMTest:
     alternative: str
     n_runs: int
     n_clusters: int
+    reference: str = ""
 
 
 def _present(rows: pd.DataFrame, columns: Sequence[str]) -> list[str]:
@@ -117,28 +136,25 @@ def long_format(
     )
 
 
-def _p_value(stat: float, alternative: str, df: float | None) -> float:
-    from scipy import stats as st
-
-    dist = st.norm if df is None else st.t(df)
-    if alternative == "less":
-        return float(dist.cdf(stat))
-    if alternative == "greater":
-        return float(dist.sf(stat))
-    return float(2 * dist.sf(abs(stat)))
+def _design(long: pd.DataFrame, term: str) -> np.ndarray:
+    """The design matrix: intercept, Ablation (and Regime, Ablation x Regime for the interaction)."""
+    a = long["Ablation"].to_numpy(float)
+    if term == "Ablation":
+        return np.c_[np.ones(len(long)), a]
+    r = long["Regime"].to_numpy(float)
+    return np.c_[np.ones(len(long)), a, r, a * r]
 
 
-def _glm(long: pd.DataFrame, formula: str, term: str, alternative: str, use_t: bool) -> GLMTest:
-    """Fit ``formula`` (Gaussian GLM) and test ``term`` with clustered errors; NaN when it cannot."""
-    import statsmodels.formula.api as smf
-
-    if alternative not in ALTERNATIVES:
-        raise ValueError(
-            f"unknown alternative {alternative!r}; choose one of: {', '.join(ALTERNATIVES)}"
-        )
+def _glm(
+    long: pd.DataFrame, term: str, alternative: str, reference: str, n_boot: int, seed: int
+) -> GLMTest:
+    """Fit the Gaussian GLM of ``term`` and test it with clustered errors; NaN when it cannot."""
+    check_choice(alternative, "alternative", ALTERNATIVES)
+    check_choice(reference, "reference", REFERENCES)
     n_runs, n_clusters = int(long["run"].nunique()), int(long["cluster"].nunique())
-    nan = GLMTest(term, *[float("nan")] * 4, alternative, n_runs, n_clusters)
-    columns = [c for c in ("Ablation", "Regime") if c in formula]
+    label = _reference_label(reference)
+    nan = GLMTest(term, *[float("nan")] * 4, alternative, n_runs, n_clusters, label)
+    columns = ["Ablation"] + (["Regime"] if term != "Ablation" else [])
     if any(long[c].nunique() < 2 for c in columns):
         warnings.warn(f"{term}: {', '.join(columns)} must take both values; no test", stacklevel=3)
         return nan
@@ -147,30 +163,20 @@ def _glm(long: pd.DataFrame, formula: str, term: str, alternative: str, use_t: b
             f"{term}: no variation at all (every accuracy equal): p-value is NaN", stacklevel=3
         )
         return replace(nan, coef=0.0, se=0.0)
-    robust = n_clusters >= 2
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # statsmodels' perfect-prediction warning: handled below
-        kwargs = {"groups": pd.factorize(long["cluster"])[0], "use_correction": False}
-        try:
-            fit = smf.glm(formula, long).fit(
-                cov_type="cluster" if robust else "nonrobust", cov_kwds=kwargs if robust else None
-            )
-        except (ValueError, np.linalg.LinAlgError) as error:
-            fit = error
-    if isinstance(fit, Exception):
-        warnings.warn(f"{term}: the GLM could not be fitted ({fit}): p-value is NaN", stacklevel=3)
-        return nan
-    coef = float(fit.params[term])
+    x, y = _design(long, term), long["Performance"].to_numpy(float)
+    groups = pd.factorize(long["cluster"])[0]
+    column = x.shape[1] - 1  # the tested term is the last column
+    coef = float(np.linalg.lstsq(x, y, rcond=None)[0][column])
     coef = 0.0 if abs(coef) < _TINY else coef
-    if not robust:
+    if n_clusters < 2:
         warnings.warn(
             f"{term}: {n_clusters} base model(s), {n_runs} run(s); clustered errors need at "
             "least 2 base models: p-value is NaN",
             stacklevel=3,
         )
         return replace(nan, coef=coef)
-    variance = fit.cov_params().loc[term, term] * n_clusters / (n_clusters - 1)
-    se = float(np.sqrt(max(variance, 0.0)))
+    _, cov = cluster_ols(x, y, groups)
+    se = float(np.sqrt(max(cov[column, column], 0.0)))
     se = 0.0 if se < _TINY else se
     if se == 0.0 and coef == 0.0:
         warnings.warn(
@@ -179,30 +185,41 @@ def _glm(long: pd.DataFrame, formula: str, term: str, alternative: str, use_t: b
         return replace(nan, coef=coef, se=se)
     with np.errstate(divide="ignore"):
         stat = float(np.divide(coef, se))
-    p = _p_value(stat, alternative, n_clusters - 1 if use_t else None)
-    return GLMTest(term, coef, se, stat, p, alternative, n_runs, n_clusters)
+    if reference == "wild" and se > 0:
+        p = wild_cluster_p(x, y, groups, column, alternative, n_boot, seed)
+    else:
+        p = reference_p(stat, alternative, None if reference == "z" else n_clusters - 1)
+    return GLMTest(term, coef, se, stat, p, alternative, n_runs, n_clusters, label)
+
+
+def _reference_label(reference: str) -> str:
+    check_choice(reference, "reference", REFERENCES)
+    return {"t": "t(G-1)", "z": "z", "wild": "wild cluster bootstrap (Webb)"}[reference]
 
 
 def ablation_test(
     rows: pd.DataFrame,
     prefix: str = "zero_abl_acc",
-    alternative: str = "less",
+    alternative: str = "two-sided",
     cluster: Sequence[str] = CLUSTER,
-    use_t: bool = False,
+    reference: str = "t",
+    n_boot: int = 9999,
+    seed: int = 0,
 ) -> GLMTest:
-    """Is the mean ablation score below 0? ``Performance ~ Ablation``, clustered by base model.
+    """Does the mean ablation score differ from 0? ``Performance ~ Ablation``, clustered.
 
     The coefficient of ``Ablation`` is mean(floored target accuracy) - mean(floored other
     accuracy), i.e. the mean ablation score (every run gives one row of each). Its
-    cluster-robust test is the paper's (identical to its test of ``(Intercept) + Ablation``
-    on subnetwork/ablation scores); the default p-value is one-sided, for "ablation score
-    < 0". With ``prefix="sub_acc"`` and ``alternative="greater"`` it tests the subnetwork
-    score instead. ``use_t``: t with G - 1 degrees of freedom instead of the paper's z (more
-    honest with the paper's 3 base models per cell). Fewer than 2 base models give a NaN
-    p-value and a warning. Used by notebooks/03_pretrained_vs_random.ipynb.
+    cluster-robust standard error is the paper's (identical to its test of ``(Intercept) +
+    Ablation`` on subnetwork/ablation scores, :func:`paper_test`). The p-value is two-sided
+    by default, as the paper's; ``reference`` (:data:`sclib.stats.cluster.REFERENCES`):
+    ``"t"`` (t with G - 1 df, the default), ``"z"`` (the paper's) or ``"wild"`` (wild
+    cluster bootstrap, Webb weights, ``n_boot`` and ``seed``). With ``prefix="sub_acc"`` it
+    tests the subnetwork score instead. Fewer than 2 base models give a NaN p-value and a
+    warning. Used by notebooks/03_pretrained_vs_random.ipynb.
     """
     long = long_format(rows, prefix, cluster=cluster)
-    return _glm(long, "Performance ~ Ablation", "Ablation", alternative, use_t)
+    return _glm(long, "Ablation", alternative, reference, n_boot, seed)
 
 
 def interaction_test(
@@ -212,7 +229,9 @@ def interaction_test(
     prefix: str = "zero_abl_acc",
     alternative: str = "two-sided",
     cluster: Sequence[str] = CLUSTER,
-    use_t: bool = False,
+    reference: str = "t",
+    n_boot: int = 9999,
+    seed: int = 0,
 ) -> GLMTest:
     """Does the ablation score differ between two regimes? ``Performance ~ Ablation * Regime``.
 
@@ -220,7 +239,9 @@ def interaction_test(
     runs are dropped); the coefficient of ``Ablation:Regime`` is mean ablation score of
     ``levels[1]`` minus that of ``levels[0]`` (negative: ``levels[1]`` is more modular).
     The paper's contrasts: trained vs untrained (``levels=("scratch", "untrained")``, its
-    ``Random`` dummy) and scratch vs pretrained. Used by notebooks/03_pretrained_vs_random.ipynb.
+    ``Random`` dummy) and scratch vs pretrained. ``reference``, ``n_boot``, ``seed``: as in
+    :func:`ablation_test` (G counts the base models of both regimes). Used by
+    notebooks/03_pretrained_vs_random.ipynb.
     """
     if len(levels) != 2:
         raise ValueError(f"levels must be two values of {factor!r}, got {levels!r}")
@@ -240,10 +261,12 @@ def interaction_test(
         gaps = [_mean_ablation_gap(long[long["Regime"] == r]) for r in (0, 1)]
         n_runs, n_clusters = int(long["run"].nunique()), int(long["cluster"].nunique())
         nan = float("nan")
+        label = _reference_label(reference)
         return GLMTest(
-            "Ablation:Regime", gaps[1] - gaps[0], nan, nan, nan, alternative, n_runs, n_clusters
-        )
-    return _glm(long, "Performance ~ Ablation * Regime", "Ablation:Regime", alternative, use_t)
+            "Ablation:Regime", gaps[1] - gaps[0], nan, nan, nan, alternative, n_runs, n_clusters,
+            label,
+        )  # fmt: skip
+    return _glm(long, "Ablation:Regime", alternative, reference, n_boot, seed)
 
 
 def _mean_ablation_gap(long: pd.DataFrame) -> float:
@@ -254,29 +277,111 @@ def _mean_ablation_gap(long: pd.DataFrame) -> float:
     return float(perf.get(1, float("nan")) - perf.get(0, float("nan")))
 
 
-def _per_cell(rows: pd.DataFrame, keys: list[str], test, **kwargs) -> pd.DataFrame:
+PAPER_REFERENCE = "the paper's test: z (chi-square, 1 df)"
+TESTS = ("auto", "ours", "paper")
+# the paper's unit of analysis: one results folder (``model_folder``: its untrained controls
+# were run once per trained model) and subroutine; language pools singular and plural
+PAPER_CELL = ("task", "architecture", "model_folder", "subroutine")
+
+
+def paper_test(
+    rows: pd.DataFrame,
+    levels: tuple[str, str] | None = None,
+    factor: str = "regime",
+    cluster: Sequence[str] = CLUSTER,
+) -> GLMTest:
+    """The paper's own test, as its ``analysis/Main_Analysis.Rmd`` ran it (R in Python).
+
+    One row per run and score: ``Performance`` is ``subnetwork_score`` (``Ablation`` 0) or
+    ``ablation_score`` (``Ablation`` 1); ``glm(Performance ~ Ablation)``; ``vcovCL`` by base
+    model (HC0 x G / (G - 1)); ``linearHypothesis(fit, "(Intercept) + Ablation = 0")``: a
+    chi-square with 1 df, i.e. a two-sided z test that the mean ablation score is 0. With
+    ``levels`` (e.g. ``("scratch", "untrained")``): ``Performance ~ Ablation * Random``,
+    ``Random`` = 1 for ``levels[1]``, testing ``Random + Ablation:Random = 0``: the difference
+    of the two regimes' mean ablation scores. Reproduces the authors' published output
+    (``sclib.stats.reference.PUBLISHED_TESTS``) to its rounding.
+    """
+    needed = ["subnetwork_score", "ablation_score", "base_model_id"] + ([factor] if levels else [])
+    missing = [c for c in needed if c not in rows.columns]
+    if missing:
+        raise ValueError(f"rows lack the columns {missing}; the paper's test needs {needed}")
+    rows = rows[rows[factor].isin(levels)] if levels else rows
+    ids = rows[_present(rows, cluster)].astype(str).agg("|".join, axis=1).to_numpy()
+    y = np.r_[rows["subnetwork_score"], rows["ablation_score"]].astype(float)
+    a = np.r_[np.zeros(len(rows)), np.ones(len(rows))]
+    groups = pd.factorize(np.r_[ids, ids])[0]
+    term, x, contrast = "(Intercept) + Ablation", np.c_[np.ones(len(y)), a], np.array([1.0, 1.0])
+    if levels:
+        r = np.tile((rows[factor] == levels[1]).to_numpy(float), 2)
+        term, x = "Random + Ablation:Random", np.c_[np.ones(len(y)), a, r, a * r]
+        contrast = np.array([0.0, 0.0, 1.0, 1.0])
+    n_clusters = int(groups.max()) + 1 if len(groups) else 0
+    nan = GLMTest(term, *[float("nan")] * 4, "two-sided", len(rows), n_clusters, PAPER_REFERENCE)
+    if n_clusters < 2 or np.linalg.matrix_rank(x) < x.shape[1]:
+        warnings.warn(
+            f"{term}: {n_clusters} base model(s) or a missing level: no test", stacklevel=2
+        )
+        return replace(nan, coef=float(rows["ablation_score"].mean()) if not levels else nan.coef)
+    beta, cov = cluster_ols(x, y, groups)
+    coef, se = float(contrast @ beta), float(np.sqrt(max(contrast @ cov @ contrast, 0.0)))
+    if se < _TINY:
+        return replace(nan, coef=coef, se=0.0)
+    stat = coef / se
+    return replace(nan, coef=coef, se=se, stat=stat, p_value=reference_p(stat, "two-sided", None))
+
+
+def _per_cell(rows: pd.DataFrame, keys: list[str], function, **kwargs) -> pd.DataFrame:
     out = []
     for values, group in rows.groupby(keys, sort=True, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            result = test(group, **kwargs)
+            result = function(group, **kwargs)
         out.append({**dict(zip(keys, values, strict=True)), **asdict(result)})
     return pd.DataFrame(out)
+
+
+def _is_paper(rows: pd.DataFrame) -> bool:
+    return "source" in rows.columns and bool((rows["source"] == "paper").all())
+
+
+def _which_test(rows: pd.DataFrame, test: str) -> str:
+    check_choice(test, "test", TESTS)
+    if test != "auto":
+        return test
+    return "paper" if _is_paper(rows) else "ours"
+
+
+def _cell_test(rows: pd.DataFrame, test: str, **kwargs: Any) -> GLMTest:
+    """``paper_test`` on the paper's rows (``source`` "paper") when ``test`` says so, else ours."""
+    if _which_test(rows, test) == "paper":
+        if kwargs.get("prefix", "zero_abl_acc") != "zero_abl_acc":
+            raise ValueError(
+                f"prefix {kwargs['prefix']!r}: the paper's test is of its (zero) ablation score "
+                "only; use test='ours' for other accuracies"
+            )
+        return paper_test(rows, **{k: v for k, v in kwargs.items() if k == "cluster"})
+    return ablation_test(rows, **kwargs)
 
 
 def cell_tests(
     rows: pd.DataFrame,
     by: Sequence[str] = ("regime",),
     cell: Sequence[str] = CELL_COLUMNS,
+    test: str = "auto",
     **kwargs: Any,
 ) -> pd.DataFrame:
-    """``ablation_test`` in every cell (``by`` x ``cell`` columns present): one row each.
+    """A test of the ablation score in every cell (``by`` x ``cell`` columns present).
 
-    ``kwargs`` go to ``ablation_test`` (``prefix``, ``alternative``, ``use_t``). Untestable
-    cells (one base model, no variation) have NaN p-values, without warnings.
+    ``test``: ``"ours"`` (``ablation_test``; ``kwargs`` go to it: ``prefix``,
+    ``alternative``, ``reference``, ...), ``"paper"`` (``paper_test``: always two-sided z,
+    of the zero-ablation score; only ``cluster`` applies), or ``"auto"``: the
+    paper's test for a cell whose rows are all the paper's (``source`` "paper"), ours
+    elsewhere; the column ``reference`` says which. Untestable cells (one base model, no
+    variation) have NaN p-values, without warnings.
     """
-    return _per_cell(rows, _present(rows, [*by, *cell]), ablation_test, **kwargs)
+    keys = _present(rows, [*by, *cell])
+    return _per_cell(rows, keys, _cell_test, test=test, **kwargs)
 
 
 def cell_interactions(
@@ -288,7 +393,7 @@ def cell_interactions(
 ) -> pd.DataFrame:
     """``interaction_test`` in every cell present at both levels: one row each.
 
-    ``kwargs`` go to ``interaction_test`` (``prefix``, ``alternative``, ``use_t``).
+    ``kwargs`` go to ``interaction_test`` (``prefix``, ``alternative``, ``reference``).
     """
     keys = _present(rows, cell)
     both = rows[rows[factor].isin(levels)].groupby(keys, dropna=False)[factor].transform("nunique")
@@ -299,26 +404,34 @@ def cell_interactions(
 def fraction_significant(
     rows: pd.DataFrame,
     by: Sequence[str] = ("regime",),
-    cell: Sequence[str] = CELL_COLUMNS,
+    cell: Sequence[str] | None = None,
     alpha: float = 0.05,
+    test: str = "auto",
     **kwargs: Any,
 ) -> pd.DataFrame:
     """Per group of ``by``: the fraction of cells whose ablation score is significantly < 0.
 
     The reliability of structural compositionality (the paper's second message: pretrained
-    models show it more reliably). A cell is task x architecture x subroutine x variant
-    (``cell``; drop ``"variant"`` to pool singular and plural as the paper's language
-    figures do); untestable cells count as not significant. ``kwargs`` go to
-    ``ablation_test``. Used by notebooks/03_pretrained_vs_random.ipynb.
+    models show it more reliably). "Significantly below 0": the two-sided p-value is below
+    ``alpha`` *and* the mean ablation score is negative. ``test`` as in :func:`cell_tests`:
+    on the paper's rows (``"auto"``) the paper's own test, on its own cells (``cell`` None:
+    ``PAPER_CELL``, singular and plural pooled as its language analysis did); on ours
+    ``ablation_test`` (two-sided, t with G - 1 df; ``kwargs`` go to it) on ``CELL_COLUMNS``.
+    Untestable cells count as not significant. Used by notebooks/03_pretrained_vs_random.ipynb.
 
     Returns:
-        Columns ``by`` + ``n_cells``, ``n_significant``, ``n_untestable``, ``fraction``.
+        Columns ``by`` + ``test`` (which test: its ``reference``), ``n_cells``,
+        ``n_significant``, ``n_untestable``, ``fraction``.
     """
-    tests = cell_tests(rows, by, cell, **kwargs)
-    tests["significant"] = tests["p_value"] < alpha
+    which = _which_test(rows, test)
+    if cell is None:
+        cell = PAPER_CELL if which == "paper" else CELL_COLUMNS
+    tests = cell_tests(rows, by, cell, test=which, **kwargs)
+    tests["significant"] = (tests["p_value"] < alpha) & (tests["coef"] < 0)
     tests["untestable"] = tests["p_value"].isna()
     keys = _present(rows, by)
     summary = tests.groupby(keys, sort=True).agg(
+        test=("reference", lambda r: ", ".join(sorted(set(r)))),
         n_cells=("significant", "size"),
         n_significant=("significant", "sum"),
         n_untestable=("untestable", "sum"),
