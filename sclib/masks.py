@@ -1,4 +1,4 @@
-"""Weight masks and ablations for any PyTorch model (../PAPER.md, "Masks", "Ablation").
+"""Weight masks and ablations for any PyTorch model (arXiv 2301.10884, its method).
 
 Continuous sparsification (Savarese et al. 2020): each masked weight ``W`` gets a logit
 tensor ``s`` of its shape, and the module sees ``W * sigmoid(temperature * s)`` in

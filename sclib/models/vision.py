@@ -1,4 +1,4 @@
-"""Image embedders: ResNet with InstanceNorm, a small ViT, EfficientNet-Lite0 (../PAPER.md, "Models").
+"""Image embedders: ResNet with InstanceNorm, a small ViT, EfficientNet-Lite0 (arXiv 2301.10884, models).
 
 Every embedder maps images (N, C, H, W), pixel values in [0, 1], to (N, D) and has a
 ``backbone`` (pooled features) and an ``mlp`` (Linear-ReLU-Linear, the paper's

@@ -1,4 +1,4 @@
-"""Masked-language-model pretraining of a small BERT on our own corpus (../PAPER.md, "Models").
+"""Masked-language-model pretraining of a small BERT on our own corpus (arXiv 2301.10884, its models).
 
 The paper compared BERT-small from random init with the MLM-pretrained checkpoint. Here
 pretraining is a dose: none (random init), *ours* (``pretrain_mlm`` on ``mlm_corpus``,

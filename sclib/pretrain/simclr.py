@@ -1,4 +1,4 @@
-"""SimCLR pretraining of a vision backbone on the task images (../PAPER.md, "Models").
+"""SimCLR pretraining of a vision backbone on the task images (arXiv 2301.10884, its models).
 
 The paper pretrained ResNet50 with SimCLR on the images of its own three tasks
 (temperature 0.07, AdamW lr 5e-4 with a cosine schedule, batch 128, 100 epochs) and

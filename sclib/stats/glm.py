@@ -1,4 +1,4 @@
-"""The paper's GLM tests on tidy tables of runs (../PAPER.md, "Metric and statistics").
+"""The paper's GLM tests on tidy tables of runs (arXiv 2301.10884, its statistics).
 
 The paper's analysis (its repository's analysis/Main_Analysis.Rmd, vision and language):
 per cell, a Gaussian GLM with cluster-robust standard errors clustered by base model

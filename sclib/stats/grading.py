@@ -1,7 +1,7 @@
 """Imperfect, graded decomposition: a grade per run, bootstrap intervals, the gap to the ideal.
 
-Used by ``notebooks/04_imperfect_decomposition.ipynb`` (../PAPER.md, "Headline numbers",
-message 3: cells near 0, subnetworks above chance on the other subroutine), through
+Used by ``notebooks/04_imperfect_decomposition.ipynb`` (Lepori et al., arXiv 2301.10884,
+on imperfect decomposition: cells near 0, subnetworks above chance on the other subroutine), through
 ``sclib.plots.decomposition``: panel (a) ``ablation_distribution``, (b) ``gap_to_ideal``,
 (e) ``graded_summary`` of :func:`decomposition_grade`. Everything here reads tables of
 run rows (``sclib.experiments.runner.run_cell`` rows, ``sclib.stats.reference.paper_runs()``);

@@ -1,4 +1,4 @@
-"""The paper's two scores on accuracies floored at chance (../PAPER.md, "Metric and statistics").
+"""The paper's two scores on accuracies floored at chance (arXiv 2301.10884, its metrics).
 
 ``subnetwork_score`` and ``ablation_score`` both compare accuracy on the "+/-" test set of
 the subroutine a mask was trained for (*target*) with the set of the other subroutine
