@@ -118,3 +118,17 @@ def test_toy_mlp_shapes_names_and_seed():
     assert torch.equal(state, torch.random.get_rng_state())  # global RNG untouched
     with pytest.raises(ValueError, match="positive"):
         toy_mlp(DIM, hidden=0)
+
+
+def test_untrained_toy_masks_a_never_trained_base_model():
+    from sclib.lab.exercises import untrained_toy
+    from sclib.lab.toy import ToyConfig
+
+    config = ToyConfig(n_mask=64, mask_epochs=1, seed=2)
+    run = untrained_toy(config)
+    fresh = toy_mlp(config.dim, hidden=config.hidden, out_dim=config.out_dim, seed=2)
+    assert list(run.masks) == ["left"]
+    for name, weight in fresh.state_dict().items():  # the base model was never trained
+        assert torch.equal(run.model.state_dict()[name], weight), name
+    with pytest.raises(ValueError, match="choose from: left, right"):
+        untrained_toy(config, subroutines=("middle",))

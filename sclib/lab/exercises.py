@@ -175,13 +175,13 @@ def untrained_toy(config: ToyConfig, subroutines: Sequence[str] = ("left",)) -> 
     wider one (128, 128) at lambda 1e-4: at 00_quickstart's (32, 32) and 1e-3 the masks
     empty."""
     task = get_task("toy", dim=config.dim, seed=config.seed)
-    model = toy_mlp(config.dim, hidden=config.hidden, out_dim=config.out_dim, seed=config.seed)
-    run = ToyRun(task, model.eval(), {}, config)
     unknown = sorted(set(subroutines) - set(task.subroutines))
     if unknown:
         raise ValueError(
             f"unknown subroutine {unknown}; choose from: {', '.join(task.subroutines)}"
         )
+    model = toy_mlp(config.dim, hidden=config.hidden, out_dim=config.out_dim, seed=config.seed)
+    run = ToyRun(task, model.eval(), {}, config)
     run.masks = {sub: train_toy_mask(run, sub) for sub in subroutines}
     return run
 
