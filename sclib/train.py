@@ -119,8 +119,6 @@ class MaskTrainConfig:
         seed: seeds the batch order and the item order.
         device: as in ``BaseTrainConfig``.
         progress: show a tqdm progress bar.
-        stop_when_empty: end training after an epoch whose mask keeps no weight (a failing
-            rung of a lambda ladder then costs little); not in the paper, off by default.
     """
 
     epochs: int = 90
@@ -132,7 +130,6 @@ class MaskTrainConfig:
     seed: int = 0
     device: str = "auto"
     progress: bool = True
-    stop_when_empty: bool = False
 
     def __post_init__(self) -> None:
         check_training_args(self.epochs, self.batch_size, self.lr, self.device)
@@ -382,14 +379,10 @@ def train_mask(
     and restored after, as is the model's train/eval mode. At the end the temperature is
     ``config.max_temperature``.
 
-    With ``config.stop_when_empty``, training ends after the first epoch whose mask keeps
-    no weight (``stopped_early`` in the history).
-
     Returns:
         A history with per-epoch ``epoch``, ``temperature`` (at the epoch's end),
         ``loss``, ``ce``, ``l0`` (training means), ``kept_fraction`` (logits > 0 after the
-        epoch) and, with ``val``, ``val_acc`` (eval mode: the binary mask); ``steps`` and
-        ``stopped_early`` (whether an emptied mask ended training before the last epoch).
+        epoch) and, with ``val``, ``val_acc`` (eval mode: the binary mask); and ``steps``.
     """
     device = resolve_device(config.device)
     model.to(device)
@@ -418,11 +411,8 @@ def train_mask(
                 history["kept_fraction"].append(float(masks.kept_fraction()))
                 if val is not None:
                     history["val_acc"].append(evaluate(model, val))
-                if config.stop_when_empty and history["kept_fraction"][-1] == 0:
-                    break
     masks.temperature = config.max_temperature
     history["steps"] = steps.count
-    history["stopped_early"] = len(history["epoch"]) < config.epochs
     return history
 
 

@@ -236,8 +236,8 @@ def test_figure_draws_every_panel_and_saves(tables, tmp_path):
         ax for ax in fig.get_axes() if ax.get_title(loc="left").startswith("(c) vision")
     )
     labels = c_vision.get_legend_handles_labels()[1]
-    assert "paper: IoU 0.03-0.12 (conv layers)" in labels
-    assert "paper: IoU 0.24-0.32 (MLP)" in labels
+    assert "paper: IoU 0.03-0.12 (conv layers), 3-seed intersections" in labels
+    assert "paper: IoU 0.24-0.32 (MLP), 3-seed intersections; MLP masks not annealed" in labels
     paths = save_figure(fig, tmp_path / "imperfect", pdc.decomposition_csv(tables))
     assert all(p.exists() for p in paths)
     plt.close(fig)
@@ -264,4 +264,23 @@ def test_figure_without_masks_says_so(ours):
     fig = decomposition_figure(tables)
     texts = [t.get_text() for ax in fig.get_axes() for t in ax.texts]
     assert "no pairs of masks" in texts and "no masks" in texts
+    plt.close(fig)
+
+
+def test_seed_intersections_are_drawn_and_counted_apart(ours, overlap, kept):
+    """Rows of method intersect_seeds (the paper's measure) never pool with single masks."""
+    single = overlap.assign(method="single_mask", n_seeds_a=1, n_seeds_b=1)
+    paper_way = single.assign(method="intersect_seeds", n_seeds_a=3, n_seeds_b=3)
+    paper_way = paper_way.assign(intersection=0, union=8, iou=0.0)
+    both = pd.concat([single, paper_way], ignore_index=True)
+    tables = pdc.decomposition_tables(ours, None, both, kept, n_boot=50)
+    c = pdc.figure_numbers(tables)["c"].set_index("method")
+    assert np.allclose(c.loc["single_mask", "iou"], 2 / 6)
+    assert np.allclose(c.loc["intersect_seeds", "iou"], 0.0)
+    fig = decomposition_figure(tables)
+    c_vision = next(
+        ax for ax in fig.get_axes() if ax.get_title(loc="left").startswith("(c) vision")
+    )
+    labels = c_vision.get_legend_handles_labels()[1]
+    assert "ours, scratch: IoU of mask-seed intersections" in labels
     plt.close(fig)

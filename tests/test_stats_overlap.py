@@ -7,7 +7,7 @@ which loads masks and hands them to ``sclib.stats.overlap``.
 from __future__ import annotations
 
 import warnings
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pandas as pd
@@ -16,12 +16,19 @@ import torch
 from torch import nn
 
 from sclib.experiments.cache import Cache
-from sclib.experiments.collect import overlap_for_base, overlap_table
+from sclib.experiments.collect import (
+    intersected_overlap_table,
+    mask_tables,
+    overlap_for_base,
+    overlap_table,
+)
 from sclib.experiments.profiles import PROFILES, Cell
 from sclib.masks import add_masks
 from sclib.stats.grading import grade_components
 from sclib.stats.overlap import (
     expected_random_iou,
+    intersect_seeds,
+    intersected_overlap,
     kept_by_layer,
     layer_region,
     mask_overlap,
@@ -132,6 +139,79 @@ def test_overlap_by_region_pools_sums_not_means():
     pooled = overlap_by_region(mask_overlap(a, b)).iloc[0]
     assert pooled["region"] == "mlp" and pooled["n_layers"] == 2
     assert pooled["iou"] == pytest.approx(8 / 12)  # the mean of per-layer IoUs would be 0.5
+
+
+# ------------------------------------------------------- the paper's way: seeds intersected
+
+
+def test_intersect_seeds_keeps_what_every_seed_keeps():
+    seeds = [
+        {"l.0.w": _mask("1110"), "l.1.w": _mask("11")},
+        {"l.0.w": _mask("0111"), "l.1.w": _mask("10")},
+        {"l.0.w": _mask("1101"), "l.1.w": _mask("11")},
+    ]
+    out = intersect_seeds(seeds)
+    assert out["l.0.w"].tolist() == [False, True, False, False]
+    assert out["l.1.w"].tolist() == [True, False]
+    assert seeds[0]["l.0.w"].tolist() == [True, True, True, False]  # inputs untouched
+    with pytest.raises(ValueError, match="other layers than mask 0: \\['l.9.w'\\]"):
+        intersect_seeds([{"l.0.w": _mask("1")}, {"l.0.w": _mask("1"), "l.9.w": _mask("1")}])
+    with pytest.raises(ValueError, match="shapes"):
+        intersect_seeds([{"l.0.w": _mask("1")}, {"l.0.w": _mask("11")}])
+    with pytest.raises(ValueError, match="no masks"):
+        intersect_seeds([])
+
+
+def test_intersected_overlap_intersects_seeds_before_the_iou():
+    """Single masks overlap a lot; what every seed keeps, far less: the paper's measure."""
+    a = [{"w": _mask("11110000")}, {"w": _mask("11101000")}, {"w": _mask("11100100")}]
+    b = [{"w": _mask("00111100")}, {"w": _mask("00110110")}, {"w": _mask("00110011")}]
+    row = intersected_overlap(a, b).iloc[0]
+    # a's intersection: 11100000 (3 kept), b's: 00110000 (2 kept); 1 shared, 4 in the union
+    assert row[["n_seeds_a", "n_seeds_b", "kept_a", "kept_b"]].tolist() == [3, 3, 3, 2]
+    assert row[["intersection", "union"]].tolist() == [1, 4] and row["iou"] == 0.25
+    assert mask_overlap(a[0], b[0]).iloc[0]["iou"] == pytest.approx(2 / 6)  # one seed each
+    # the random baseline is size-matched to the intersections, not to the single masks
+    assert row["expected_iou"] == pytest.approx(expected_random_iou(8, 3, 2))
+    # one seed per subroutine: exactly the single-mask overlap
+    single = intersected_overlap(a[:1], b[:1]).drop(columns=["n_seeds_a", "n_seeds_b"])
+    pd.testing.assert_frame_equal(single, mask_overlap(a[0], b[0]))
+
+
+def test_intersected_overlap_table_groups_mask_seeds_per_subroutine(monkeypatch):
+    """load_cell replaced by hand-made masks: 2 seeds of subject against 2 of verb."""
+    masks = {
+        ("subject", 0): {"l.1.w": _mask("1110")},
+        ("subject", 1): {"l.1.w": _mask("1101")},
+        ("verb", 0): {"l.1.w": _mask("0111")},
+        ("verb", 1): {"l.1.w": _mask("0110")},
+    }
+
+    def fake_load_cell(cell, profile, cache):
+        row = {"base_model_id": "b0", "masked_stages": "from_layer_1", "profile": "tiny"}
+        row.update(asdict(cell), domain="language")
+        return None, masks[cell.subroutine, cell.mask_seed], row
+
+    monkeypatch.setattr("sclib.experiments.collect.load_cell", fake_load_cell)
+    verb = replace(CELL, subroutine="verb")
+    cell_list = [CELL, replace(CELL, mask_seed=1), verb, replace(verb, mask_seed=1)]
+    table = intersected_overlap_table(cell_list, TINY)
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert row[["method", "subroutine_a", "subroutine_b"]].tolist() == [
+        "intersect_seeds",
+        "subject",
+        "verb",
+    ]
+    assert row["n_seeds_a"] == row["n_seeds_b"] == 2 and "mask_seed_a" not in table
+    assert row["iou"] == pytest.approx(1 / 3)  # subject 1100, verb 0110: 1 shared of 3
+    # one mask seed per subroutine: no intersected table, only single masks
+    assert intersected_overlap_table([CELL, verb], TINY).empty
+    # mask_tables carries both, told apart by method; region pooling keeps them apart
+    overlap, _ = mask_tables({"language": TINY}, {"language": cell_list})
+    assert overlap.groupby("method").size().to_dict() == {"intersect_seeds": 1, "single_mask": 2}
+    pooled = overlap_by_region(overlap)
+    assert sorted(pooled["method"]) == ["intersect_seeds", "single_mask", "single_mask"]
 
 
 # ------------------------------------------------------------------- end to end

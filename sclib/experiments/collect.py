@@ -4,7 +4,8 @@ Everything downstream (``sclib.stats``, ``sclib.plots``, the notebooks) takes th
 and masks this module returns and never opens the cache itself. ``cached_runs`` and
 ``cached_choices`` read run rows; ``load_cell`` reads a run's model and mask (running the
 cell first when it is not cached yet, as ``sclib.experiments.runner.run_cell`` would);
-``overlap_table`` and ``kept_table`` load masks and hand them to ``sclib.stats.overlap``;
+``overlap_table``, ``intersected_overlap_table`` and ``kept_table`` load masks and hand them
+to ``sclib.stats.overlap``;
 ``mask_tables`` makes both for every domain of a notebook (notebook 04).
 """
 
@@ -22,13 +23,13 @@ import pandas as pd
 import torch
 
 from sclib.experiments.base_models import base_model
-from sclib.experiments.cache import Cache
+from sclib.experiments.cache import Cache, config_key
 from sclib.experiments.profiles import Cell, MaskSetting, Profile, cells, get_profile
 from sclib.experiments.runner import run_cell, run_grid
 from sclib.experiments.search import trained_mask
 from sclib.models import ARCHITECTURES
 from sclib.paths import RESULTS_DIR
-from sclib.stats.overlap import as_kept, kept_by_layer, mask_overlap
+from sclib.stats.overlap import as_kept, intersected_overlap, kept_by_layer, mask_overlap
 from sclib.stats.vocabulary import BASE_COLUMNS, as_bool
 
 
@@ -129,7 +130,7 @@ def cached_choices(cache: Cache | None = None) -> pd.DataFrame:
             key = {"cell": _unplain(config["cell"]), "profile": _unplain(config["profile"])}
         except (OSError, ValueError, KeyError, TypeError):
             continue  # a partial entry, or one of a format this version cannot read
-        if cache.key("runs", key) != entry.name:  # also skips runs of other code
+        if config_key(key) != entry.name:
             continue
         row = cache.load("runs", key)
         if row is not None:
@@ -155,18 +156,25 @@ def _loaded(cell: Cell, profile: str | Profile, cache: Cache | None) -> tuple[di
     return as_kept(masks), row
 
 
+def _shared_layers(loaded: list[tuple[dict, dict]]) -> list[str]:
+    """The layers every loaded mask covers, in network order; a warning if some are left out."""
+    shared = [n for n in loaded[0][0] if all(n in kept for kept, _ in loaded)]
+    left_out = set().union(*(kept for kept, _ in loaded)) - set(shared)
+    if left_out:
+        regions = sorted({row["masked_stages"] for _, row in loaded})
+        warnings.warn(
+            f"masks cover different layers ({', '.join(regions)}); comparing the "
+            f"{len(shared)} shared layers, leaving out {len(left_out)}",
+            stacklevel=4,
+        )
+    return shared
+
+
 def _pair_overlap(
     cells: tuple[Cell, Cell], loaded: tuple[tuple[dict, dict], ...], seed: int, n_random: int
 ) -> pd.DataFrame:
     (cell_a, cell_b), ((ka, row_a), (kb, row_b)) = cells, loaded
-    shared = [n for n in ka if n in kb]
-    only = sorted(set(ka) ^ set(kb))
-    if only:
-        warnings.warn(
-            f"masks cover different layers ({row_a['masked_stages']} vs {row_b['masked_stages']}"
-            f"); comparing the {len(shared)} shared layers, leaving out {len(only)}",
-            stacklevel=3,
-        )
+    shared = _shared_layers(list(loaded))
     table = mask_overlap(
         {n: ka[n] for n in shared}, {n: kb[n] for n in shared}, seed=seed, n_random=n_random
     )
@@ -174,6 +182,9 @@ def _pair_overlap(
     seeds = cell_a.mask_seed != cell_b.mask_seed
     ids = {
         "comparison": "both" if sub and seeds else "subroutines" if sub else "mask_seeds",
+        "method": "single_mask",
+        "n_seeds_a": 1,
+        "n_seeds_b": 1,
         **{f: getattr(cell_a, f) for f in BASE_COLUMNS},
         "base_model_id": row_a["base_model_id"],
         "subroutine_a": cell_a.subroutine,
@@ -208,7 +219,8 @@ def overlap_for_base(
 
     Returns:
         The overlap table with the pair's identifiers in front: ``comparison``
-        (``"subroutines"``, ``"mask_seeds"`` or ``"both"``), task, architecture, regime,
+        (``"subroutines"``, ``"mask_seeds"`` or ``"both"``), ``method`` (``"single_mask"``),
+        ``n_seeds_a``/``_b`` (1), task, architecture, regime,
         variant, base_seed, base_model_id, subroutine_a/_b, mask_seed_a/_b,
         masked_stages_a/_b, profile.
     """
@@ -249,6 +261,66 @@ def overlap_table(
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
+def _intersected_pair(
+    group: dict[str, list[Cell]],
+    profile: str | Profile,
+    cache: Cache | None,
+    seed: int,
+    n_random: int,
+) -> pd.DataFrame:
+    """The paper's overlap of one base model's two subroutines, seeds intersected first."""
+    (sub_a, cells_a), (sub_b, cells_b) = group.items()
+    loaded = [_loaded(c, profile, cache) for c in (*cells_a, *cells_b)]
+    shared = _shared_layers(loaded)
+    kept = [{n: k[n] for n in shared} for k, _ in loaded]
+    table = intersected_overlap(kept[: len(cells_a)], kept[len(cells_a) :], seed, n_random)
+    row_a, row_b = loaded[0][1], loaded[-1][1]
+    ids = {
+        "comparison": "subroutines",
+        "method": "intersect_seeds",
+        **{f: getattr(cells_a[0], f) for f in BASE_COLUMNS},
+        "base_model_id": row_a["base_model_id"],
+        "subroutine_a": sub_a,
+        "subroutine_b": sub_b,
+        "masked_stages_a": row_a["masked_stages"],
+        "masked_stages_b": row_b["masked_stages"],
+        "profile": row_a["profile"],
+    }
+    for i, (col, value) in enumerate(ids.items()):
+        table.insert(i, col, value)
+    return table
+
+
+def intersected_overlap_table(
+    cell_list: Iterable[Cell],
+    profile: str | Profile = "quick",
+    cache: Cache | None = None,
+    seed: int = 0,
+    n_random: int = 20,
+) -> pd.DataFrame:
+    """The paper's overlap: per base model, each subroutine's masks intersected over its
+    mask seeds, then ``sclib.stats.overlap.intersected_overlap`` of the two intersections.
+
+    Only base models with two subroutines of at least 2 mask seeds each enter (the paper
+    had 3); an empty table otherwise (a profile with one mask seed). Layers not masked by
+    every mask are left out, with a warning.
+
+    Returns:
+        Rows as :func:`overlap_table`'s with ``method`` ``"intersect_seeds"``,
+        ``n_seeds_a``/``_b`` (the mask seeds intersected) and no ``mask_seed_a``/``_b``.
+    """
+    groups: dict[tuple, dict[str, list[Cell]]] = {}
+    for cell in dict.fromkeys(cell_list):
+        key = tuple(getattr(cell, f) for f in BASE_COLUMNS)
+        groups.setdefault(key, {}).setdefault(cell.subroutine, []).append(cell)
+    tables = [
+        _intersected_pair(group, profile, cache, seed, n_random)
+        for group in groups.values()  # one base model's masks in memory at a time
+        if len(group) == 2 and all(len(c) >= 2 for c in group.values())
+    ]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
 def kept_table(
     cell_list: Iterable[Cell], profile: str | Profile = "quick", cache: Cache | None = None
 ) -> pd.DataFrame:
@@ -275,10 +347,13 @@ def mask_tables(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Notebook 04's mask tables over every domain: ``(overlap, kept)``.
 
-    ``overlap`` is ``overlap_table(..., across="subroutines")`` and ``kept`` is
-    ``kept_table`` of each domain's ``included`` cells (those of base models not excluded)
-    under that domain's profile, concatenated in the order of ``profiles``. Masks of one
-    base model that cover different layers are compared on the layers they share, quietly.
+    ``overlap`` is ``overlap_table(..., across="subroutines")`` (``method``
+    ``"single_mask"``) and, where base models have 2 or more mask seeds per subroutine,
+    ``intersected_overlap_table`` (``method`` ``"intersect_seeds"``, the paper's measure);
+    ``kept`` is ``kept_table``; both of each domain's ``included`` cells (those of base
+    models not excluded) under that domain's profile, concatenated in the order of
+    ``profiles``. Masks of one base model that cover different layers are compared on the
+    layers they share, quietly.
     """
     overlaps, kept = [], []
     for domain, profile in profiles.items():
@@ -286,7 +361,9 @@ def mask_tables(
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="masks cover different layers")
             overlaps.append(overlap_table(cell_list, profile, cache, across="subroutines"))
+            overlaps.append(intersected_overlap_table(cell_list, profile, cache))
         kept.append(kept_table(cell_list, profile, cache))
+    overlaps = [t for t in overlaps if len(t)] or [pd.DataFrame()]
     return pd.concat(overlaps, ignore_index=True), pd.concat(kept, ignore_index=True)
 
 

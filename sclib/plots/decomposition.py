@@ -1,7 +1,7 @@
 """Figure 04, imperfect decomposition: the tables behind its five panels; nothing here trains.
 
-Used by ``notebooks/04_imperfect_decomposition.ipynb`` (../PAPER.md, "Headline numbers",
-message 3). Five panels, each from one function of ``sclib.stats.grading`` or ``.overlap``:
+Used by ``notebooks/04_imperfect_decomposition.ipynb`` (Lepori et al., arXiv 2301.10884,
+on imperfect decomposition). Five panels, each from one function of ``sclib.stats.grading`` or ``.overlap``:
 
 - (a) ablation scores of every run, ours beside the paper's (``ablation_distribution``);
 - (b) how far subnetworks are from the ideal score of 0.75, split into what they keep on the
@@ -138,6 +138,7 @@ def figure_numbers(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame
     c = tables["c"]
     if len(c):
         by = ["domain", "architecture", "regime", "region"]
+        by += ["method"] if "method" in c else []  # single masks and seed intersections apart
         out["c"] = (
             c.groupby(by, sort=False)
             .agg(

@@ -1,7 +1,7 @@
 """Where subnetworks live and how the masks of two subroutines overlap, per layer and region.
 
-Used by ``notebooks/04_imperfect_decomposition.ipynb`` (../PAPER.md, "Headline numbers",
-message 3: partial overlap of the two subroutines' masks), through
+Used by ``notebooks/04_imperfect_decomposition.ipynb`` (Lepori et al., arXiv 2301.10884,
+on imperfect decomposition: partial overlap of the two subroutines' masks), through
 ``sclib.experiments.collect`` (``overlap_table`` and ``kept_table`` load the masks of runs
 and hand them here) and ``sclib.plots.decomposition``. Everything here takes kept masks
 (``MaskSet.kept()``) or the tables made of them; nothing trains or reads the cache.
@@ -9,6 +9,10 @@ and hand them here) and ``sclib.plots.decomposition``. Everything here takes kep
 Overlap is the per-layer intersection over union |A & B| / |A | B| (``sclib.masks.iou``),
 always per layer and never pooled before dividing; a pooled figure per region is the
 ratio of the summed intersections to the summed unions (:func:`overlap_by_region`).
+Two ways to pick A and B (the ``method`` column of ``sclib.experiments.collect``'s tables):
+``"single_mask"``, one selected mask per subroutine (:func:`mask_overlap`), and
+``"intersect_seeds"``, the paper's way: each subroutine's masks intersected over its mask
+seeds first (:func:`intersected_overlap`), which keeps only the weights every seed found.
 
 >>> import torch
 >>> a = {"embedder.mlp.fc1.weight": torch.tensor([True, True, False, False])}
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,6 +37,9 @@ from sclib.stats.vocabulary import BASE_COLUMNS
 # identifier columns of a pair of masks (a row of ``sclib.experiments.collect.overlap_table``)
 PAIR_COLUMNS = (
     "comparison",
+    "method",
+    "n_seeds_a",
+    "n_seeds_b",
     *BASE_COLUMNS,
     "base_model_id",
     "subroutine_a",
@@ -209,6 +216,71 @@ def mask_overlap(
             }
         )
     return pd.DataFrame(rows)
+
+
+def intersect_seeds(kept_by_seed: Sequence[Mapping[str, Tensor] | MaskSet]) -> dict[str, Tensor]:
+    """The weights kept by every mask of a list (one subroutine's masks over mask seeds).
+
+    >>> import torch
+    >>> seeds = [{"w": torch.tensor([1, 1, 0]).bool()}, {"w": torch.tensor([1, 0, 1]).bool()}]
+    >>> intersect_seeds(seeds)["w"].tolist()
+    [True, False, False]
+    """
+    masks = [as_kept(k) for k in kept_by_seed]
+    if not masks:
+        raise ValueError("no masks to intersect; give one mask per mask seed (at least one)")
+    out = {name: k.bool().clone() for name, k in masks[0].items()}
+    for i, kept in enumerate(masks[1:], start=1):
+        if set(kept) != set(out):
+            raise ValueError(
+                f"mask {i} covers other layers than mask 0: {sorted(set(kept) ^ set(out))} "
+                "are in only one; give masks of one region"
+            )
+        for name, k in kept.items():
+            if k.shape != out[name].shape:
+                raise ValueError(
+                    f"layer {name!r}: shapes {tuple(k.shape)} and {tuple(out[name].shape)} differ"
+                )
+            out[name] &= k.bool()
+    return out
+
+
+def intersected_overlap(
+    kept_by_seed_a: Sequence[Mapping[str, Tensor] | MaskSet],
+    kept_by_seed_b: Sequence[Mapping[str, Tensor] | MaskSet],
+    seed: int = 0,
+    n_random: int = 20,
+    ci: float = 0.95,
+) -> pd.DataFrame:
+    """Per-layer IoU of two subroutines' masks the paper's way: seeds intersected first.
+
+    The authors' overlap intersects each subroutine's masks over its 3 mask seeds, then
+    takes the per-layer IoU of the two intersections (arXiv 2301.10884). An
+    intersection keeps fewer weights than any one mask, so its IoU is not comparable to
+    :func:`mask_overlap` of single masks; the random baseline here is size-matched to the
+    intersections (same kept count per layer as each intersection).
+
+    Args:
+        kept_by_seed_a, kept_by_seed_b: each subroutine's kept masks, one per mask seed
+            (``MaskSet.kept()`` or MaskSets), all of the same layers.
+        seed, n_random, ci: as in :func:`mask_overlap`.
+
+    Returns:
+        :func:`mask_overlap`'s table of the two intersections, with ``n_seeds_a`` and
+        ``n_seeds_b`` in front.
+
+    >>> import torch
+    >>> a = [{"w": torch.tensor([1, 1, 1, 0]).bool()}, {"w": torch.tensor([1, 1, 0, 0]).bool()}]
+    >>> b = [{"w": torch.tensor([0, 1, 1, 1]).bool()}, {"w": torch.tensor([0, 1, 0, 1]).bool()}]
+    >>> intersected_overlap(a, b)[["n_seeds_a", "kept_a", "kept_b", "iou"]].round(3).to_dict("records")
+    [{'n_seeds_a': 2, 'kept_a': 2, 'kept_b': 2, 'iou': 0.333}]
+    """
+    table = mask_overlap(
+        intersect_seeds(kept_by_seed_a), intersect_seeds(kept_by_seed_b), seed, n_random, ci
+    )
+    table.insert(0, "n_seeds_b", len(kept_by_seed_b))
+    table.insert(0, "n_seeds_a", len(kept_by_seed_a))
+    return table
 
 
 def overlap_by_region(overlap: pd.DataFrame) -> pd.DataFrame:
