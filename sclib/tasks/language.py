@@ -186,11 +186,12 @@ class LanguageTask(Task):
 
         ``sub`` is the part the odd sentence breaks; for the compositional family
         ``_make`` alternates it between the two subroutines. The paper's language odd
-        items are single flips (arXiv 2301.10884, language data: "Regular items: 3 grammatical sentences of one
-        number; the odd one flips the subject (antecedent) or the verb (pronoun)
-        number"): flipping both would give a grammatical sentence of the other number,
-        which agreement checking cannot tell apart. (The paper's vision compositional
-        sets differ: there "the odd item breaks A, B or both".)
+        items are single flips (arXiv 2301.10884, language data; our reading of it:
+        "Regular items: 3 grammatical sentences of one number; the odd one flips the
+        subject (antecedent) or the verb (pronoun) number"): flipping both would give a
+        grammatical sentence of the other number, which agreement checking cannot tell
+        apart. (The paper's vision compositional sets differ: there "the odd item breaks
+        A, B or both".)
         """
         x = NUMBERS.index(self.number)
         a_name = self.subroutines[0]
