@@ -119,6 +119,8 @@ class MaskTrainConfig:
         seed: seeds the batch order and the item order.
         device: as in ``BaseTrainConfig``.
         progress: show a tqdm progress bar.
+        stop_when_empty: end training after an epoch whose mask keeps no weight (a failing
+            rung of a lambda ladder then costs little); not in the paper, off by default.
     """
 
     epochs: int = 90
@@ -130,6 +132,7 @@ class MaskTrainConfig:
     seed: int = 0
     device: str = "auto"
     progress: bool = True
+    stop_when_empty: bool = False
 
     def __post_init__(self) -> None:
         check_training_args(self.epochs, self.batch_size, self.lr, self.device)
@@ -379,10 +382,14 @@ def train_mask(
     and restored after, as is the model's train/eval mode. At the end the temperature is
     ``config.max_temperature``.
 
+    With ``config.stop_when_empty``, training ends after the first epoch whose mask keeps
+    no weight (``stopped_early`` in the history).
+
     Returns:
         A history with per-epoch ``epoch``, ``temperature`` (at the epoch's end),
         ``loss``, ``ce``, ``l0`` (training means), ``kept_fraction`` (logits > 0 after the
-        epoch) and, with ``val``, ``val_acc`` (eval mode: the binary mask); and ``steps``.
+        epoch) and, with ``val``, ``val_acc`` (eval mode: the binary mask); ``steps`` and
+        ``stopped_early`` (whether an emptied mask ended training before the last epoch).
     """
     device = resolve_device(config.device)
     model.to(device)
@@ -411,8 +418,11 @@ def train_mask(
                 history["kept_fraction"].append(float(masks.kept_fraction()))
                 if val is not None:
                     history["val_acc"].append(evaluate(model, val))
+                if config.stop_when_empty and history["kept_fraction"][-1] == 0:
+                    break
     masks.temperature = config.max_temperature
     history["steps"] = steps.count
+    history["stopped_early"] = len(history["epoch"]) < config.epochs
     return history
 
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from sclib.experiments.cache import Cache, config_key
+from sclib.experiments import cache as cache_module
+from sclib.experiments.cache import CODE, Cache, config_key
 from sclib.experiments.lock import EntryLock, is_stale, lock_holder
 
 
@@ -25,6 +26,51 @@ def test_key_depends_on_every_field():
     assert config_key(Cfg()) != config_key(Cfg(lr=1e-2))
     assert config_key(Cfg()) != config_key(Cfg(layers=(1, 3)))
     assert config_key({"a": 1.0}) != config_key({"a": 1.5})
+
+
+@pytest.fixture
+def edited_source(monkeypatch):
+    """``edit(module)``: from then on the fingerprints see ``module``'s source changed."""
+    real = cache_module.source_bytes
+
+    def edit(target: str) -> None:
+        def changed(module: str) -> bytes:
+            return real(module) + (b"\n# edited\n" if module == target else b"")
+
+        monkeypatch.setattr(cache_module, "source_bytes", changed)
+        cache_module.module_fingerprint.cache_clear()
+
+    yield edit
+    monkeypatch.undo()
+    cache_module.module_fingerprint.cache_clear()
+
+
+def test_keys_change_with_the_code_that_made_the_entry(tmp_path, edited_source):
+    cache, config = Cache(tmp_path), {"a": 1}
+    kinds = ("pretraining", "base_models", "masks", "runs")
+    before = {kind: cache.key(kind, config) for kind in kinds}
+    cache.save("masks", config, {"x": 1})
+    edited_source("sclib.plots.modularity")  # used by no entry: nothing changes
+    assert {kind: cache.key(kind, config) for kind in kinds} == before
+    assert cache.load("masks", config) == {"x": 1}
+    edited_source("sclib.experiments.runner")  # makes run rows only
+    after = {kind: cache.key(kind, config) for kind in kinds}
+    assert [after[k] == before[k] for k in kinds] == [True, True, True, False]
+    edited_source("sclib.masks")  # masks and the rows made from them
+    after = {kind: cache.key(kind, config) for kind in kinds}
+    assert [after[k] == before[k] for k in kinds] == [True, True, False, False]
+    assert cache.load("masks", config) is None and not cache.has("masks", config)
+    edited_source("sclib.tasks")  # a package: every kind
+    assert all(cache.key(k, config) != before[k] for k in kinds)
+    assert cache.key("demo", config) == config_key(config)  # a kind without code
+
+
+def test_every_fingerprinted_module_has_source():
+    modules = {m for kind in CODE.values() for m in kind}
+    assert all(cache_module.source_files(m) for m in modules)
+    assert len(cache_module.source_files("sclib.tasks")) > 1
+    with pytest.raises(ValueError, match="no source for module 'sclib.nothing_here'"):
+        cache_module.source_files("sclib.nothing_here")
 
 
 def test_roundtrip_and_no_recompute(tmp_path):

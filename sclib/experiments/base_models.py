@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from sclib.experiments.cache import Cache, config_key
+from sclib.experiments.cache import Cache
 from sclib.experiments.profiles import PRETRAINING, Cell, Profile
 from sclib.models import build_model
 from sclib.pretrain.mlm import mlm_corpus, pretrain_mlm
@@ -213,5 +213,5 @@ def base_model(cell: Cell, profile: Profile, cache: Cache, progress: bool = True
     )
     model = _build(cell, profile)
     model.load_state_dict(payload["state_dict"])
-    info = dict(payload["info"], base_model_id=config_key(config))
+    info = dict(payload["info"], base_model_id=cache.key("base_models", config))
     return model, info

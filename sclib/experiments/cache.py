@@ -1,7 +1,9 @@
 """An on-disk cache keyed by full configuration, safe against interruption.
 
 Every expensive result (a trained base model, a mask, a run's row) is stored under
-``<root>/<kind>/<key>/`` where ``key`` hashes the complete configuration that made it.
+``<root>/<kind>/<key>/`` where ``key`` hashes the complete configuration that made it and,
+for the kinds in ``CODE``, the source of the code that made it (``code_fingerprint``): a
+change to that code recomputes exactly the entries it affects, never reuses a stale one.
 An entry is written into a temporary folder and renamed into place only when complete,
 and carries a checksum of its payload: a partial or corrupted entry is detected, removed
 and recomputed, never read. While an entry is computed its lock file
@@ -19,7 +21,9 @@ the folder, on this machine or another, from computing it too: they wait and rea
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -35,6 +39,61 @@ from sclib.experiments.lock import EntryLock
 from sclib.paths import CACHE_DIR
 
 DEFAULT_ROOT = CACHE_DIR
+
+# The code each kind of entry is made by (modules or packages, whose .py files are hashed).
+# Datasets are keyed on their generator's source by ``sclib.tasks.vision`` itself.
+_MODEL_CODE = ("sclib.tasks", "sclib.models", "sclib.train", "sclib.runtime")
+_BASE_CODE = (*_MODEL_CODE, "sclib.pretrain", "sclib.experiments.base_models")
+CODE: dict[str, tuple[str, ...]] = {
+    "pretraining": _BASE_CODE,
+    "base_models": _BASE_CODE,
+    "masks": (*_BASE_CODE, "sclib.masks", "sclib.experiments.search"),
+    "runs": (
+        *_BASE_CODE,
+        "sclib.masks",
+        "sclib.experiments.search",
+        "sclib.experiments.runner",
+        "sclib.stats.scores",
+        "sclib.stats.vocabulary",
+    ),
+}
+
+
+def source_files(module: str) -> list[Path]:
+    """The .py files of a module, or of every module in a package (sorted)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ValueError(f"no source for module {module!r}")
+    origin = Path(spec.origin)
+    if spec.submodule_search_locations:  # a package: all its .py files
+        return sorted(origin.parent.rglob("*.py"))
+    return [origin]
+
+
+def source_bytes(module: str) -> bytes:
+    """The bytes of a module's source files, each preceded by its name."""
+    files = source_files(module)
+    return b"".join(f.name.encode() + b"\0" + f.read_bytes() for f in files)
+
+
+@functools.cache
+def module_fingerprint(module: str) -> str:
+    """A hash of a module's (or package's) source bytes, computed once per process."""
+    return hashlib.sha256(source_bytes(module)).hexdigest()[:16]
+
+
+def code_fingerprint(kind: str) -> str:
+    """A hash of the source of the code that makes entries of ``kind`` (``CODE``); ``""``
+    for a kind not in ``CODE``.
+
+    >>> code_fingerprint("masks") != code_fingerprint("base_models") != ""
+    True
+    """
+    modules = CODE.get(kind, ())
+    if not modules:
+        return ""
+    text = "".join(f"{m}:{module_fingerprint(m)};" for m in modules)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _plain(obj: Any) -> Any:
@@ -70,9 +129,15 @@ class Cache:
         self.hits = 0
         self.misses = 0
 
+    def key(self, kind: str, config: Any) -> str:
+        """The name of the entry (kind, config): ``config_key`` of the configuration and,
+        for a kind in ``CODE``, of the fingerprint of the code that makes it."""
+        code = code_fingerprint(kind)
+        return config_key({"config": config, "code": code}) if code else config_key(config)
+
     def _dir(self, kind: str, config: Any) -> Path:
         assert self.root is not None
-        return self.root / kind / config_key(config)
+        return self.root / kind / self.key(kind, config)
 
     def has(self, kind: str, config: Any) -> bool:
         """Whether an entry for (kind, config) is on disk (cheap: its checksum is not read)."""
@@ -116,7 +181,11 @@ class Cache:
         buffer = io.BytesIO()
         torch.save(payload, buffer)
         blob = buffer.getvalue()
-        meta = {"config": _plain(config), "sha256": hashlib.sha256(blob).hexdigest()}
+        meta = {
+            "config": _plain(config),
+            "code": code_fingerprint(kind),
+            "sha256": hashlib.sha256(blob).hexdigest(),
+        }
         tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=".tmp-"))
         try:
             (tmp / "payload.pt").write_bytes(blob)

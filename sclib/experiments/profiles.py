@@ -67,6 +67,26 @@ class MaskSetting:
     l0_lambda: float
 
 
+def lambda_ladder(lambda_max: float, factor: float, n_rungs: int) -> tuple[float, ...]:
+    """A geometric ladder of L0 lambdas: ``lambda_max * factor**k`` for ``k < n_rungs``
+    (3 significant digits), the strongest sparsity pressure first.
+
+    The rule of every profile's ladder: ``lambda_max`` empties every mask of a trained
+    model, and the search (``sclib.experiments.search``) walks down until a subnetwork
+    reaches the selection threshold on validation; a ladder is calibrated only on
+    validation accuracy and kept fraction, never on ablation results.
+
+    >>> lambda_ladder(1e-3, 10**-0.5, 4)
+    (0.001, 0.000316, 0.0001, 3.16e-05)
+    """
+    if not lambda_max > 0 or not 0 < factor < 1 or n_rungs < 1:
+        raise ValueError(
+            f"lambda_ladder needs lambda_max > 0, 0 < factor < 1 and n_rungs >= 1; got "
+            f"{lambda_max!r}, {factor!r}, {n_rungs!r}"
+        )
+    return tuple(float(f"{lambda_max * factor**k:.3g}") for k in range(n_rungs))
+
+
 @dataclass(frozen=True)
 class Profile:
     """How big a run is. Three exist per domain: ``quick``, ``full`` and ``paper`` (``PROFILES``).
@@ -80,8 +100,9 @@ class Profile:
             each subroutine (mask-training) set, each validation and each test set.
         base, mask: training configs; the mask's lr and lambda come from the grid.
         inits, lrs, regions, lambdas: the mask grid (the paper's: inits {0.1, 0.05, 0,
-            -0.05}, lrs {1e-2, 1e-4}, three regions, lambda per model size); the lambdas
-            are searched as a ladder, largest first (``sclib.experiments.search.search_grid``).
+            -0.05}, lrs {1e-2, 1e-4}, three regions, lambda 1e-8); the lambdas are a
+            ladder (``lambda_ladder``: from one that empties every mask, down by a fixed
+            factor) searched largest first (``sclib.experiments.search.search_grid``).
         selection_threshold: validation mask-task accuracy a grid point must reach.
         exclusion_threshold: base models below this compositional test accuracy are
             reported and excluded (the paper excluded one at 0.756 when the rest were
@@ -141,8 +162,7 @@ class Profile:
 PROFILES: dict[tuple[str, str], Profile] = {
     # Measured on the 2-core CPU: sclib's quick ResNet (widths 8-64, stride-1 stem) costs
     # ~0.34 s a step at 48 px but ~0.14 s at 32 px, where 1,000 steps converge (1.00 on the
-    # compositional test). At 32 px, lambda 4e-5 kept 8-11% of stages 3-4 + MLP and its
-    # ablation removed both subroutines; lambda 1e-4 (3-5% kept) was selective for both.
+    # compositional test).
     ("vision", "quick"): Profile(
         name="quick",
         domain="vision",
@@ -157,10 +177,9 @@ PROFILES: dict[tuple[str, str], Profile] = {
         inits=(0.05,),
         lrs=(1e-2,),
         regions=("stage3+",),
-        # a ladder (see search_grid): trained models stop at 1e-4; in the untrained
-        # control every mask emptied at 1e-4 and 1e-5, while 1e-6 kept 28% (validation
-        # 0.89) and 1e-7 50% (0.91), measured on the CPU
-        lambdas=(1e-4, 1e-6),
+        # the ladder rule (lambda_ladder): 1e-3 empties the masks; half-decade rungs down
+        # to 1e-6, where trained models' masks kept 3-11% at 1e-4..4e-5 (on the CPU)
+        lambdas=lambda_ladder(1e-3, 10**-0.5, 7),
         augment=True,
         tasks=("inside_contact",),
         architectures=("resnet",),
@@ -184,7 +203,8 @@ PROFILES: dict[tuple[str, str], Profile] = {
         inits=(0.1, 0.05, 0.0, -0.05),
         lrs=(1e-2, 1e-4),
         regions=("all", "stage3+", "stage4"),
-        lambdas=(1e-8, 1e-7, 1e-6),
+        # the ladder rule, not measured at this size: from 1e-3 to the paper's 1e-8
+        lambdas=lambda_ladder(1e-3, 10**-0.5, 11),
         augment=True,
         tasks=("inside_contact", "inside_number", "number_contact"),
         architectures=("resnet", "wide_resnet", "vit", "efficientnet_lite0"),
@@ -207,11 +227,10 @@ PROFILES: dict[tuple[str, str], Profile] = {
         inits=(0.1,),
         lrs=(1e-2,),
         regions=("from_layer_2",),
-        # measured on the 2-core CPU (128 mask steps), pretrained: 1e-6 kept 13% and its
-        # ablation hit the *other* subroutine; 1e-4 collapsed to an empty mask; 1e-5 kept
-        # 0.3-1.4%. Untrained control: empty at 1e-5, 1e-6 and 1e-7; 1e-8 kept 15%
-        # (validation 1.00), no penalty 81%. Hence the ladder (see search_grid).
-        lambdas=(1e-5, 1e-8),
+        # the ladder rule (lambda_ladder): 1e-4 emptied the pretrained model's mask, 1e-5
+        # kept 0.3-1.4%, 1e-6 13% (2-core CPU, 128 mask steps); half-decade rungs down to
+        # the paper's 1e-8
+        lambdas=lambda_ladder(1e-4, 10**-0.5, 9),
         tasks=("sv_agreement",),
         architectures=("minilm",),
         regimes=("pretrained",),
@@ -236,7 +255,7 @@ PROFILES: dict[tuple[str, str], Profile] = {
         inits=(0.1, 0.05, 0.0, -0.05),
         lrs=(1e-2, 1e-4),
         regions=("from_layer_0", "from_layer_2", "from_layer_3"),
-        lambdas=(1e-7, 1e-6, 1e-5),
+        lambdas=lambda_ladder(1e-4, 10**-0.5, 9),  # the ladder rule, not measured at this size
         tasks=("sv_agreement", "anaphora"),
         architectures=("bert_small", "minilm"),
         regimes=("scratch", "pretrained", "untrained"),
@@ -383,11 +402,18 @@ def cells(profile: Profile, **overrides: Iterable[Any]) -> list[Cell]:
 def tiny_profile(profile: Profile) -> Profile:
     """A seconds-long version of ``profile`` that checks code runs; its numbers mean nothing.
 
-    Used by the notebooks' ``TINY`` test hook and the tests. ``exclusion_threshold=0`` so
-    one-epoch base models still reach the figures.
+    Used by the notebooks' ``TINY`` test hook and the tests. ``exclusion_threshold=0`` and
+    ``selection_threshold=0`` so one-epoch base models and masks still reach the figures
+    (every mask passes: the search stops at the top rung of each ladder).
     """
     small: dict[str, Any] = dict(
-        name="tiny", n_train=32, n_subroutine=32, n_val=16, n_test=16, exclusion_threshold=0.0
+        name="tiny",
+        n_train=32,
+        n_subroutine=32,
+        n_val=16,
+        n_test=16,
+        exclusion_threshold=0.0,
+        selection_threshold=0.0,
     )
     small.update(base=replace(profile.base, epochs=1), mask=replace(profile.mask, epochs=1))
     if profile.domain == "language":

@@ -6,15 +6,20 @@ defined in ``sclib.experiments.profiles``.
 ``run_cell`` trains (or loads) the base model (``sclib.experiments.base_models``), searches
 the profile's mask grid on the subroutine set and selects one mask on the validation split
 without looking at ablations (``sclib.experiments.search``), and evaluates the subnetwork,
-the zero-ablated model and three random ablations on both "+/-" test sets. Everything
-expensive is cached on disk under its full configuration (``sclib.experiments.cache``), so
-a rerun or an interrupted run repeats no finished work. ``run_grids`` runs notebooks
-02-04's grids, one table per domain.
+the zero-ablated model and three random ablations on both "+/-" test sets. The untrained
+control is not searched: it takes the setting selected for its trained twin
+(``control_setting``). A row says whether its mask passed (``mask_passed``); a trained
+model's run whose mask did not, or whose base model fell below the exclusion threshold, is
+``excluded`` (``exclusion_reason``). Everything expensive is cached on disk under its full
+configuration and code (``sclib.experiments.cache``), so a rerun or an interrupted run
+repeats no finished work. ``run_grids`` runs notebooks 02-04's grids, one table per
+domain; ``lambda_sensitivity`` shows a cell along its whole lambda ladder.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -24,8 +29,8 @@ import pandas as pd
 from sclib.experiments.base_models import base_model, pretraining_of, task_for
 from sclib.experiments.cache import Cache
 from sclib.experiments.profiles import PRETRAINING, Cell, MaskSetting, Profile, cells, get_profile
-from sclib.experiments.search import mask_include, searched_mask
-from sclib.masks import ABLATION_MODES, MaskSet, ablated
+from sclib.experiments.search import ladders, mask_at, mask_include, searched_mask
+from sclib.masks import ABLATION_MODES, MaskSet, ablated, check_complement
 from sclib.models import ARCHITECTURES
 from sclib.provenance import provenance
 from sclib.stats.scores import ablation_score, subnetwork_score
@@ -99,63 +104,134 @@ def _cell_columns(cell: Cell, profile: Profile, base_info: dict[str, Any]) -> di
     }
 
 
-def _evaluate_run(cell: Cell, profile: Profile, model, masks: MaskSet) -> dict[str, float]:
-    """Subnetwork and ablated accuracies on both "+/-" test sets."""
+def _test_sets(cell: Cell, profile: Profile) -> dict[str, Any]:
     task = task_for(cell, profile)
-    other = task.other(cell.subroutine)
-    sets = {
+    return {
         "target": task.dataset(f"pm:{cell.subroutine}", "test", profile.n_test),
-        "other": task.dataset(f"pm:{other}", "test", profile.n_test),
+        "other": task.dataset(f"pm:{task.other(cell.subroutine)}", "test", profile.n_test),
     }
-    out = {f"sub_acc_{k}": evaluate(model, ds) for k, ds in sets.items()}
-    out["sub_acc_mask_task"] = evaluate(
-        model, task.dataset(f"subroutine:{cell.subroutine}", "test", profile.n_test)
-    )
-    for mode in ABLATION_MODES:
+
+
+def ablated_accuracies(
+    cell: Cell, profile: Profile, model, masks: MaskSet, modes: Iterable[str] = ABLATION_MODES
+) -> dict[str, Any]:
+    """Each ablation mode's accuracies on both "+/-" test sets (``<col>_acc_target/other``).
+
+    Where ``complement_sampled`` cannot run (a layer keeps more than half its weights, so
+    its complement is smaller than the subnetwork: ``sclib.masks.check_complement``), its
+    accuracies are NaN and ``complement_note`` says why (``""`` otherwise).
+    """
+    sets, out = _test_sets(cell, profile), {"complement_note": ""}
+    for mode in modes:
+        col = ABLATION_COLUMNS[mode]
+        if mode == "complement_sampled":
+            try:
+                check_complement(masks)
+            except ValueError as err:
+                out.update({f"{col}_acc_{k}": float("nan") for k in sets})
+                out["complement_note"] = str(err)
+                continue
         with ablated(masks, mode, seed=cell.mask_seed):
             for k, ds in sets.items():
-                out[f"{ABLATION_COLUMNS[mode]}_acc_{k}"] = evaluate(model, ds)
+                out[f"{col}_acc_{k}"] = evaluate(model, ds)
     return out
 
 
-def _score_columns(accs: dict[str, float]) -> dict[str, float]:
-    """The subnetwork score and each ablation mode's score, from the accuracies."""
-    scores = {
-        "subnetwork_score": float(subnetwork_score(accs["sub_acc_target"], accs["sub_acc_other"]))
-    }
-    for mode, score in SCORE_COLUMNS.items():
+def _evaluate_run(cell: Cell, profile: Profile, model, masks: MaskSet) -> dict[str, Any]:
+    """Subnetwork and ablated accuracies on both "+/-" test sets."""
+    task = task_for(cell, profile)
+    out = {f"sub_acc_{k}": evaluate(model, ds) for k, ds in _test_sets(cell, profile).items()}
+    out["sub_acc_mask_task"] = evaluate(
+        model, task.dataset(f"subroutine:{cell.subroutine}", "test", profile.n_test)
+    )
+    return {**out, **ablated_accuracies(cell, profile, model, masks)}
+
+
+def _score(score, target: float, other: float) -> float:
+    """``score(target, other)``, NaN where an accuracy is (an ablation that could not run)."""
+    if math.isnan(target) or math.isnan(other):
+        return float("nan")
+    return float(score(target, other))
+
+
+def _score_columns(accs: dict[str, Any], modes: Iterable[str] = ABLATION_MODES) -> dict[str, float]:
+    """The subnetwork score (when the accuracies have it) and each ablation mode's score."""
+    scores = {}
+    if "sub_acc_target" in accs:
+        scores["subnetwork_score"] = _score(
+            subnetwork_score, accs["sub_acc_target"], accs["sub_acc_other"]
+        )
+    for mode in modes:
         col = ABLATION_COLUMNS[mode]
-        scores[score] = float(ablation_score(accs[f"{col}_acc_target"], accs[f"{col}_acc_other"]))
+        target, other = accs[f"{col}_acc_target"], accs[f"{col}_acc_other"]
+        scores[SCORE_COLUMNS[mode]] = _score(ablation_score, target, other)
     return scores
 
 
 def _mask_columns(
     masks: MaskSet, setting: MaskSetting, info: dict[str, Any], n_trained: int
 ) -> dict[str, Any]:
-    """The selected mask: its size, its grid point and what the search trained."""
+    """The selected mask: its size, its grid point, whether it passed, what the search trained."""
     kept = sum(int(k.sum()) for k in masks.kept().values())
     total = sum(k.numel() for k in masks.kept().values())
     return {
         "sub_l0": kept,
         "l0_max": total,
         "sub_l0_fraction": kept / total,
+        "kept_fraction": kept / total,  # of the masked region
+        "kept_fraction_of_model": info["kept_fraction_of_model"],  # of all maskable weights
         "masked_stages": setting.region,
         "mask_lr": setting.lr,
         "mask_l0_init": setting.init,
         "l0_lambda": setting.l0_lambda,
         "val_mask_task_acc": info["val_mask_task_acc"],
+        "mask_passed": bool(info["mask_passed"]),
+        "stopped_early": bool(info.get("stopped_early", False)),
         "n_grid_points": n_trained,  # the masks the search trained
     }
 
 
-def _exclusion_columns(cell: Cell, profile: Profile, base_acc: float) -> dict[str, Any]:
-    """Whether the base model is excluded (too low a compositional test accuracy), and why."""
-    excluded = cell.regime != "untrained" and base_acc < profile.exclusion_threshold
-    note = f"base compositional test accuracy {base_acc:.3f} < {profile.exclusion_threshold}"
-    return {"excluded": bool(excluded), "exclusion_note": note if excluded else ""}
+EXCLUSION_REASONS = ("base model below the exclusion threshold", "no subnetwork passed")
+
+
+def _exclusion_columns(
+    cell: Cell, profile: Profile, base_acc: float, mask_passed: bool
+) -> dict[str, Any]:
+    """Whether a trained model's run is left out of the scores and tests, and why: its base
+    model is below the exclusion threshold, or no mask reached the selection threshold
+    (``EXCLUSION_REASONS``). The untrained control is never excluded: it is reported
+    whether its mask passes or not, as the paper did."""
+    if cell.regime == "untrained":
+        return {"excluded": False, "exclusion_reason": "", "exclusion_note": ""}
+    if base_acc < profile.exclusion_threshold:
+        note = f"base compositional test accuracy {base_acc:.3f} < {profile.exclusion_threshold}"
+        return {"excluded": True, "exclusion_reason": EXCLUSION_REASONS[0], "exclusion_note": note}
+    if not mask_passed:
+        note = f"no mask reached validation mask-task accuracy {profile.selection_threshold}"
+        return {"excluded": True, "exclusion_reason": EXCLUSION_REASONS[1], "exclusion_note": note}
+    return {"excluded": False, "exclusion_reason": "", "exclusion_note": ""}
 
 
 # ---------------------------------------------------------------- runs
+
+
+def control_setting(
+    cell: Cell, profile: Profile, cache: Cache, progress: bool = True
+) -> tuple[MaskSetting, Cell]:
+    """The mask setting of an untrained control: the one selected for its trained twin.
+
+    The twin is the same cell (task, architecture, subroutine, variant, seeds) in regime
+    ``scratch``, run first (or read from the cache); the paper's ``Random_Configs`` gave
+    the untrained backbone the trained model's exact mask configuration. Where a
+    ``pretrained`` twin exists too, the ``scratch`` twin is the reference: both start from
+    a random initialisation. Returns ``(setting, twin)``.
+    """
+    twin = dataclasses.replace(cell, regime="scratch")
+    row = run_cell(twin, profile, cache, progress=progress)
+    setting = MaskSetting(
+        row["mask_l0_init"], row["mask_lr"], row["masked_stages"], row["l0_lambda"]
+    )
+    return setting, twin
 
 
 def run_cell(
@@ -170,18 +246,25 @@ def run_cell(
     if cached is not None:
         return cached
 
+    control_of = ""
+    if cell.regime == "untrained":  # no search: the trained twin's setting (control_setting)
+        setting, twin = control_setting(cell, profile, cache, progress)
+        control_of = twin.regime
     start = time.perf_counter()
     base, base_info = base_model(cell, profile, cache, progress=progress)
-    model, masks, setting, mask_info, n_trained = searched_mask(
-        cell, profile, base, cache, progress
-    )
+    if control_of:
+        found = mask_at(cell, profile, setting, base, cache, progress)
+    else:
+        found = searched_mask(cell, profile, base, cache, progress)
+    model, masks, setting, mask_info, n_trained = found
     accs = _evaluate_run(cell, profile, model, masks)
     row: dict[str, Any] = {
         **_cell_columns(cell, profile, base_info),
         **accs,
         **_score_columns(accs),
         **_mask_columns(masks, setting, mask_info, n_trained),
-        **_exclusion_columns(cell, profile, base_info["comp_test_acc"]),
+        **_exclusion_columns(cell, profile, base_info["comp_test_acc"], mask_info["mask_passed"]),
+        "control_of": control_of,
         "profile": profile.name,
         "wall_time_s": time.perf_counter() - start,
         "base_train_time_s": base_info["train_time_s"],
@@ -248,3 +331,41 @@ def run_grids(
     """
     grids = grids if grids is not None else {d: cells(p) for d, p in profiles.items()}
     return {d: run_grid(grids[d], p, cache, progress) for d, p in profiles.items()}
+
+
+def lambda_sensitivity(
+    cell: Cell, profile: str | Profile = "quick", cache: Cache | None = None, progress: bool = False
+) -> pd.DataFrame:
+    """The cell's masks at every rung of the profile's lambda ladder (trained or read from the
+    cache), with their ablation scores beside the size-matched random control.
+
+    The search stops at the first rung that passes and never looks at ablations; this table
+    shows what the other rungs would have given. One row per grid point, largest lambda
+    first: ``mask_l0_init``, ``mask_lr``, ``masked_stages``, ``l0_lambda``,
+    ``kept_fraction`` (of the region), ``kept_fraction_of_model``, ``val_mask_task_acc``,
+    ``mask_passed``, ``stopped_early``, ``ablation_score`` (zero ablation) and
+    ``sampled_ablation_score`` (as many weights zeroed at random per layer).
+    """
+    profile = get_profile(ARCHITECTURES.get(cell.architecture, "vision"), profile)
+    check_cell(cell, profile)
+    cache = cache if cache is not None else Cache()
+    base, _ = base_model(cell, profile, cache, progress=progress)
+    modes = ("zero", "randomly_sampled")
+    rows = []
+    for setting in (s for ladder in ladders(profile) for s in ladder):
+        model, masks, _, info, _ = mask_at(cell, profile, setting, base, cache, progress)
+        rows.append(
+            {
+                "mask_l0_init": setting.init,
+                "mask_lr": setting.lr,
+                "masked_stages": setting.region,
+                "l0_lambda": setting.l0_lambda,
+                "kept_fraction": masks.kept_fraction(),
+                "kept_fraction_of_model": info["kept_fraction_of_model"],
+                "val_mask_task_acc": info["val_mask_task_acc"],
+                "mask_passed": info["mask_passed"],
+                "stopped_early": bool(info.get("stopped_early", False)),
+                **_score_columns(ablated_accuracies(cell, profile, model, masks, modes), modes),
+            }
+        )
+    return pd.DataFrame(rows)

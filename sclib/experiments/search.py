@@ -1,14 +1,15 @@
 """Mask search: train masks over a profile's grid, select one without looking at ablations.
 
-The paper's rule picks hyperparameters on the very ablation scores it then tests; ours
-does not look at ablations. For each (init, lr, region) of the grid, the lambdas are a
-ladder walked from the strongest sparsity pressure down: a smaller lambda is trained only
-if no larger one gave a subnetwork that reaches ``selection_threshold`` on the
-*validation* mask-task set (``search_grid``). Among the trained points, keep the sparsest
-that reaches the threshold; if none does, the most accurate (``select_setting``). So a
-trained model, whose subnetwork is found at the top rung, costs one mask, and the
-untrained control, whose masks empty out under a penalty its weak gradients cannot
-resist, goes down the ladder until a subnetwork appears.
+The paper's rule picks hyperparameters on the very ablation scores it then tests; ours is
+blind to ablations by construction. For each (init, lr, region) of the grid, the lambdas
+are a fixed geometric ladder (``sclib.experiments.profiles.lambda_ladder``) from one that
+empties every mask downwards: a smaller lambda is trained only if no larger one gave a
+subnetwork that reaches ``selection_threshold`` on the *validation* mask-task set
+(``search_grid``), and a rung ends as soon as its mask has emptied (``stopped_early``), so
+failing rungs cost little. Among the trained points, the sparsest that passes wins, its
+size measured against all maskable weights of the model (``select_setting``); when none
+passes, the most accurate is scored and marked ``mask_passed`` False. The untrained
+control is not searched: it takes its trained twin's setting (``sclib.experiments.runner``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sclib.experiments.cache import Cache
 from sclib.experiments.profiles import Cell, MaskSetting, Profile
 from sclib.masks import MaskSet, add_masks
 from sclib.models import mask_region
-from sclib.train import evaluate, train_mask
+from sclib.train import MaskTrainConfig, evaluate, train_mask
 
 Candidate = tuple[MaskSetting, dict[str, Any]]  # a trained grid point and its info
 
@@ -32,6 +33,20 @@ Candidate = tuple[MaskSetting, dict[str, Any]]  # a trained grid point and its i
 def mask_include(architecture: str, region: str, profile: Profile) -> Any:
     """What ``add_masks`` masks for a grid point's ``region`` (raises for an unknown one)."""
     return mask_region(architecture, region, **region_kwargs(profile))
+
+
+def mask_train_config(
+    cell: Cell, profile: Profile, setting: MaskSetting, progress: bool = False
+) -> MaskTrainConfig:
+    """The profile's mask training at a grid point; a rung whose mask empties stops early."""
+    return replace(
+        profile.mask,
+        lr=setting.lr,
+        l0_lambda=setting.l0_lambda,
+        seed=cell.mask_seed,
+        progress=progress,
+        stop_when_empty=True,
+    )
 
 
 def mask_config(cell: Cell, profile: Profile, setting: MaskSetting) -> dict[str, Any]:
@@ -42,14 +57,15 @@ def mask_config(cell: Cell, profile: Profile, setting: MaskSetting) -> dict[str,
         "mask_seed": cell.mask_seed,
         "setting": setting,
         "n_subroutine": profile.n_subroutine,
-        "train": replace(
-            profile.mask,
-            lr=setting.lr,
-            l0_lambda=setting.l0_lambda,
-            seed=cell.mask_seed,
-            progress=False,
-        ),
+        "train": mask_train_config(cell, profile, setting),
     }
+
+
+def maskable_weights(model) -> int:
+    """How many weights ``add_masks`` can mask in ``model`` (every region together): the
+    denominator that makes kept fractions of different regions comparable."""
+    probe = add_masks(copy.deepcopy(model))
+    return sum(mask.logits.numel() for mask in probe.values())
 
 
 def _train(
@@ -57,13 +73,7 @@ def _train(
 ) -> dict[str, Any]:
     """Train ``masks`` on the cell's subroutine set: the mask logits and info."""
     task = task_for(cell, profile)
-    cfg = replace(
-        profile.mask,
-        lr=setting.lr,
-        l0_lambda=setting.l0_lambda,
-        seed=cell.mask_seed,
-        progress=progress,
-    )
+    cfg = mask_train_config(cell, profile, setting, progress)
     start = time.perf_counter()
     history = train_mask(
         model,
@@ -78,6 +88,7 @@ def _train(
             "val_mask_task_acc": val_acc,
             "kept_fraction": masks.kept_fraction(),
             "train_time_s": time.perf_counter() - start,
+            "stopped_early": bool(history["stopped_early"]),
             "history": history,
         },
     }
@@ -86,7 +97,11 @@ def _train(
 def trained_mask(
     cell: Cell, profile: Profile, setting: MaskSetting, base, cache: Cache, progress: bool = True
 ):
-    """A copy of ``base`` with a trained mask for the cell's subroutine: ``(model, masks, info)``."""
+    """A copy of ``base`` with a trained mask for the cell's subroutine: ``(model, masks, info)``.
+
+    ``info``: ``val_mask_task_acc``, ``kept_fraction`` (of the masked region),
+    ``kept_weights``, ``stopped_early``, ``train_time_s`` and the training ``history``.
+    """
     model = copy.deepcopy(base)
     include = mask_include(cell.architecture, setting.region, profile)
     masks = add_masks(model, include=include, init=setting.init)
@@ -95,7 +110,18 @@ def trained_mask(
         "masks", config, lambda: _train(cell, profile, setting, model, masks, progress)
     )
     masks.load_state_dict(payload["logits"])
-    return model, masks, dict(payload["info"])
+    kept = sum(int(k.sum()) for k in masks.kept().values())
+    return model, masks, {**payload["info"], "kept_weights": kept}
+
+
+def ladders(profile: Profile) -> list[list[MaskSetting]]:
+    """The grid as lambda ladders: one per (init, lr, region), largest lambda first."""
+    return [
+        [MaskSetting(init, lr, region, lam) for lam in sorted(profile.lambdas, reverse=True)]
+        for init in profile.inits
+        for lr in profile.lrs
+        for region in profile.regions
+    ]
 
 
 def search_grid(
@@ -113,42 +139,68 @@ def search_grid(
     [0.0001, 1e-05]
     """
     trained = []
-    for init in profile.inits:
-        for lr in profile.lrs:
-            for region in profile.regions:
-                for lam in sorted(profile.lambdas, reverse=True):
-                    setting = MaskSetting(init, lr, region, lam)
-                    info = train(setting)
-                    trained.append((setting, info))
-                    if info["val_mask_task_acc"] >= profile.selection_threshold:
-                        break
+    for ladder in ladders(profile):
+        for setting in ladder:
+            info = train(setting)
+            trained.append((setting, info))
+            if info["val_mask_task_acc"] >= profile.selection_threshold:
+                break
     return trained
 
 
-def select_setting(candidates: list[Candidate], threshold: float) -> Candidate:
-    """The sparsest setting whose validation mask-task accuracy reaches ``threshold``,
-    else the most accurate one. Never looks at ablation results.
+def select_setting(candidates: list[Candidate], threshold: float) -> tuple[Candidate, bool]:
+    """The sparsest candidate whose validation mask-task accuracy reaches ``threshold``, and
+    True; when none does, the most accurate one and False (its run is scored, and marked
+    ``mask_passed`` False). Never looks at ablation results.
 
-    >>> a, b = MaskSetting(0.1, 1e-2, "all", 1e-6), MaskSetting(0.1, 1e-2, "all", 1e-5)
-    >>> select_setting([(a, {"val_mask_task_acc": .95, "kept_fraction": .2}),
-    ...                 (b, {"val_mask_task_acc": .92, "kept_fraction": .05})], .9)[0] == b
-    True
+    "Sparsest" is the smallest ``kept_fraction_of_model``: the kept weights as a fraction of
+    ALL maskable weights of the model (``maskable_weights``), one denominator for every
+    region; a region's own ``kept_fraction`` would rank a mask of stage 4 alone against one
+    of the whole network on different scales.
+
+    >>> a, b = MaskSetting(0.1, 1e-2, "stage4", 1e-6), MaskSetting(0.1, 1e-2, "all", 1e-5)
+    >>> (choice, _), passed = select_setting(
+    ...     [(a, {"val_mask_task_acc": .95, "kept_fraction": .2, "kept_fraction_of_model": .02}),
+    ...      (b, {"val_mask_task_acc": .92, "kept_fraction": .05, "kept_fraction_of_model": .05})],
+    ...     .9)
+    >>> choice == a, passed
+    (True, True)
     """
     passing = [c for c in candidates if c[1]["val_mask_task_acc"] >= threshold]
     if passing:
-        return min(passing, key=lambda c: c[1]["kept_fraction"])
-    return max(candidates, key=lambda c: c[1]["val_mask_task_acc"])
+        return min(passing, key=lambda c: c[1]["kept_fraction_of_model"]), True
+    return max(candidates, key=lambda c: c[1]["val_mask_task_acc"]), False
+
+
+def _with_model_fraction(info: dict[str, Any], n_maskable: int) -> dict[str, Any]:
+    return {**info, "kept_fraction_of_model": info["kept_weights"] / n_maskable}
 
 
 def searched_mask(cell: Cell, profile: Profile, base, cache: Cache, progress: bool = True):
     """Search the profile's grid for the cell and load the selected mask.
 
     Returns ``(model, masks, setting, info, n_trained)``: a copy of ``base`` with the
-    selected mask, its grid point, its training info and how many masks the search trained.
+    selected mask, its grid point, its training info (with ``kept_fraction_of_model`` and
+    ``mask_passed``, see ``select_setting``) and how many masks the search trained.
     """
-    candidates = search_grid(
-        profile, lambda s: trained_mask(cell, profile, s, base, cache, progress=progress)[2]
-    )
-    setting, info = select_setting(candidates, profile.selection_threshold)
+    n_maskable = maskable_weights(base)  # once per base model
+
+    def train(setting: MaskSetting) -> dict[str, Any]:
+        info = trained_mask(cell, profile, setting, base, cache, progress=progress)[2]
+        return _with_model_fraction(info, n_maskable)
+
+    candidates = search_grid(profile, train)
+    (setting, info), passed = select_setting(candidates, profile.selection_threshold)
     model, masks, _ = trained_mask(cell, profile, setting, base, cache, progress=False)
-    return model, masks, setting, info, len(candidates)
+    return model, masks, setting, {**info, "mask_passed": passed}, len(candidates)
+
+
+def mask_at(
+    cell: Cell, profile: Profile, setting: MaskSetting, base, cache: Cache, progress: bool = True
+):
+    """The cell's mask trained at one given grid point (no search), as ``searched_mask``
+    returns it: ``mask_passed`` says whether it reaches the profile's selection threshold."""
+    model, masks, info = trained_mask(cell, profile, setting, base, cache, progress=progress)
+    info = _with_model_fraction(info, maskable_weights(base))
+    passed = info["val_mask_task_acc"] >= profile.selection_threshold
+    return model, masks, setting, {**info, "mask_passed": bool(passed)}, 1

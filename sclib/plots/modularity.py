@@ -94,7 +94,7 @@ def tidy_runs(
     columns = [
         *keys, "architecture", "regime", "pretraining", "source", "profile", "base_model_id",
         "subnetwork_score", "ablation_score", "sampled_ablation_score", "sub_l0_fraction",
-        "excluded",
+        "excluded", "mask_passed",
     ]  # fmt: skip
     both = pd.concat([runs.reindex(columns=columns), matched.reindex(columns=columns)])
     both = both.reset_index(drop=True)
@@ -245,15 +245,19 @@ def _legend_entries(styles: dict[str, dict[str, Any]]) -> list[tuple[str, dict[s
 
 
 def _suptitle(own: pd.DataFrame) -> str:
-    counts = [
-        f"{source}: {int((~part['excluded']).sum())} runs drawn, "
-        f"{int(part['excluded'].sum())} excluded"
-        for source, part in own.groupby("source", sort=False)
-    ]
+    counts = []
+    for source, part in own.groupby("source", sort=False):
+        failed = part["excluded"] & part["mask_passed"].notna() & ~as_bool(part["mask_passed"])
+        counts.append(
+            f"{source}: {int((~part['excluded']).sum())} runs drawn, "
+            f"{int(part['excluded'].sum())} excluded ({int(failed.sum())} with no subnetwork "
+            "passing)"
+        )
     return (
         f"Modularity across architectures and domains. {'; '.join(counts)} (excluded: base "
-        f"model below the profile's exclusion threshold).\nGrey: {PAPER_LABEL}, same task and "
-        "subroutine, their architectures. Dots: runs; big markers: means."
+        "model below the profile's exclusion threshold, or no mask reaching the selection "
+        f"threshold).\nGrey: {PAPER_LABEL}, same task and subroutine, their architectures. "
+        "Dots: runs; big markers: means."
     )
 
 

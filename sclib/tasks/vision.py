@@ -64,6 +64,12 @@ LAYOUTS: dict[str, dict[str, Any]] = {
     "number_contact": {"big": (4.0, 7.0), "gap": 3, "counts": (2, 5)},
 }
 GENERATOR_VERSION = 1  # bump when the images change: it is part of the cache key
+# and so is the generator's source (this module, shapes.py, base.py): edited code makes new data
+GENERATOR_CODE = hashlib.sha256(
+    b"".join(
+        (Path(__file__).parent / f).read_bytes() for f in ("vision.py", "shapes.py", "base.py")
+    )
+).hexdigest()[:16]
 DEFAULT_CACHE_DIR = CACHE_DIR
 _MAX_TRIES = 500  # scenes per image; big/small pairs per scene
 # Shapes drawn for one image, every retry together (so nested retries stay bounded); the
@@ -414,6 +420,7 @@ class VisionTask(Task):
             "seed": self.seed,
             "image_size": self.image_size,
             "generator": GENERATOR_VERSION,
+            "code": GENERATOR_CODE,
         }
 
     def cache_path(self, params: dict[str, Any]) -> Path | None:
