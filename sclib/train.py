@@ -1,6 +1,6 @@
 """Train a base model or a mask on odd-one-out problems, and measure accuracy.
 
-The paper's format (../PAPER.md, "Task format"): ``model(items)`` gives scores (B, 4),
+The paper's format (Lepori et al., arXiv 2301.10884): ``model(items)`` gives scores (B, 4),
 the loss is cross-entropy over the 4 positions, and the order of the items is shuffled
 anew for every problem in every batch. This module knows no task or model: it takes a
 model, a dataset of problems (``sclib.tasks.ProblemSet``) and a frozen config, and every

@@ -1,6 +1,6 @@
 """The ``paper`` profiles carry the paper's settings; profile names are checked everywhere.
 
-The values come from ../PAPER.md and the authors' configs (cited beside each in
+The values come from the paper (arXiv 2301.10884) and the authors' configs (cited beside each in
 ``sclib/experiments/profiles.py``); what a profile cannot say is in docs/deviations.md.
 """
 

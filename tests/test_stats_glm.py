@@ -221,7 +221,7 @@ def test_fraction_significant_per_regime():
 
 
 def test_papers_cells(paper):
-    """ResNet50 Inside-Contact Contact (PAPER.md: ablation score -.07; 2 base models after
+    """ResNet50 Inside-Contact Contact (arXiv 2301.10884: ablation score -.07; 2 base models after
     the exclusion) is not significant; from-scratch BERT's singular Subject (-.42) is."""
     cell = paper[
         (paper.task == "inside_contact")

@@ -265,7 +265,7 @@ PROFILES: dict[tuple[str, str], Profile] = {
         base_seeds=(0, 1, 2),
         mask_seeds=(0, 1, 2),
     ),
-    # The paper's settings, as far as a Profile can say them: ../PAPER.md and the authors'
+    # The paper's settings, as far as a Profile can say them: arXiv 2301.10884 and the authors'
     # configs (GitHub mlepori1/Compositional_Subnetworks at 20b3b01, the commit of
     # data/reference/; paths below are under Vision/CVR/). What a Profile cannot say (a base
     # lr per task, the paper's MLM checkpoint, its selection rule, ...) is listed in
@@ -294,10 +294,10 @@ PROFILES: dict[tuple[str, str], Profile] = {
         lrs=(1e-2, 1e-4),  # Mask_Hyperparameters/Base.yaml:18
         regions=("all", "stage3+", "stage4"),  # Mask_Hyperparameters/create_configs.py:16-19
         lambdas=(1e-8,),  # one rung: Mask_Training/Base.yaml:21 (l0_lambda: 1.0e-08)
-        selection_threshold=0.9,  # PAPER.md "Masks": configs below 0.9 on the mask task dropped
+        selection_threshold=0.9,  # arXiv 2301.10884: configs below 0.9 on the mask task dropped
         augment=False,  # Model_Training/*.yaml: train_transform null
         tasks=("inside_contact", "inside_number", "number_contact"),
-        # the ViT never learned the tasks (PAPER.md "Models"); the paper ran SimCLR for the
+        # the ViT never learned the tasks (arXiv 2301.10884); the paper ran SimCLR for the
         # ResNet50 only, cells() also makes WideResNet50-2 + SimCLR cells (docs/deviations.md)
         architectures=("resnet", "wide_resnet"),
         regimes=("scratch", "pretrained", "untrained"),
