@@ -6,6 +6,7 @@
 - ``drawing``: the explorer's figures and HTML panels, from what ``explorer`` computed.
 - ``widget``: ``Explorer``, the ipywidgets explorer of ``05_explorer``.
 - ``exercises``: the helpers of ``06_exercises`` (``check_prediction``, ``lambda_sweep``).
+- ``checks``: the code exercises of ``06_exercises``, checked against ``sclib.masks``.
 
 Nothing is re-exported here: import from the module that defines a name.
 """
