@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from sclib.experiments.base_models import base_model
-from sclib.experiments.cache import Cache, config_key
+from sclib.experiments.cache import Cache
 from sclib.experiments.profiles import Cell, MaskSetting, Profile, cells, get_profile
 from sclib.experiments.runner import run_cell, run_grid
 from sclib.experiments.search import trained_mask
@@ -130,7 +130,7 @@ def cached_choices(cache: Cache | None = None) -> pd.DataFrame:
             key = {"cell": _unplain(config["cell"]), "profile": _unplain(config["profile"])}
         except (OSError, ValueError, KeyError, TypeError):
             continue  # a partial entry, or one of a format this version cannot read
-        if config_key(key) != entry.name:
+        if cache.key("runs", key) != entry.name:  # also skips runs of other code
             continue
         row = cache.load("runs", key)
         if row is not None:
