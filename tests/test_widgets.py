@@ -214,3 +214,15 @@ def test_examples_of_vision_and_language_tasks_render(task_name):
     else:
         text = explorer.examples_html("none")
         assert all(sentence in text for sentence in tests[f"pm:{target}"].items[0])
+
+
+def test_complement_ablation_that_cannot_run_is_nan_with_a_note(toy_run):
+    """A layer keeping over half its weights has no size-matched complement (issue #12)."""
+    explorer = Explorer.from_toy(toy_run, n_test=50)
+    explorer.select(task="toy", subroutine=explorer.options("subroutine", task="toy")[0])
+    for mask in explorer.subject.masks.values():
+        mask.logits.data.fill_(1.0)  # keep every weight
+    accuracies = explorer.accuracies("complement_sampled")
+    assert all(a != a for a in accuracies.values())  # NaN
+    assert "complement" in explorer.subject.notes["complement_sampled"]
+    assert explorer.accuracies("zero")  # the other views still run

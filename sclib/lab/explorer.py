@@ -230,10 +230,16 @@ class Subnetworks:
         (one of ``VIEWS``); computed once per subject and mode."""
         subject = self.subject
         if mode not in subject.predictions:
-            with self.applied(mode):
-                subject.predictions[mode] = {
-                    name: predict(subject.model, ds) for name, ds in subject.tests.items()
-                }
+            try:
+                with self.applied(mode):
+                    subject.predictions[mode] = {
+                        name: predict(subject.model, ds) for name, ds in subject.tests.items()
+                    }
+            except ValueError as error:  # complement_sampled where a layer keeps over half
+                if mode != "complement_sampled":
+                    raise
+                subject.notes[mode] = str(error)
+                subject.predictions[mode] = {name: None for name in subject.tests}
         return subject.predictions[mode]
 
     def accuracies(self, mode: str = "none") -> dict[str, float]:
@@ -244,7 +250,9 @@ class Subnetworks:
         """
         tests = self.subject.tests
         return {
-            name: int((pred == tests[name].odd_index).sum()) / max(1, len(pred))
+            name: float("nan")  # the ablation could not run: subject.notes says why
+            if pred is None
+            else int((pred == tests[name].odd_index).sum()) / max(1, len(pred))
             for name, pred in self.predictions(mode).items()
         }
 
