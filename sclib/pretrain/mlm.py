@@ -11,8 +11,9 @@ result depends only on the embedder's initial weights, the sentences and the con
 a runner can cache it under (build seed, corpus parameters, config). Used by
 notebooks/03_pretrained_vs_random.ipynb.
 
->>> mlm_corpus(3, seed=0)
-['the writer tested himself', 'the teacher near the agents draws', 'the prisoners that help the cousin stop']
+>>> mlm_corpus(3, seed=0)  # doctest: +NORMALIZE_WHITESPACE
+['the writer that the poets defended tested himself',
+ 'the athlete that calls the managers helps', 'the guards understand']
 """
 
 from __future__ import annotations
