@@ -284,3 +284,12 @@ def test_seed_intersections_are_drawn_and_counted_apart(ours, overlap, kept):
     labels = c_vision.get_legend_handles_labels()[1]
     assert "ours, scratch: IoU of mask-seed intersections" in labels
     plt.close(fig)
+
+
+def test_caption_counts_the_runs_left_out(tables, ours):
+    runs = ours.assign(excluded=False, mask_passed=True)
+    runs.loc[runs.index[:2], ["excluded", "mask_passed"]] = [True, False]
+    fig = decomposition_figure(tables, runs=runs)
+    title = fig._suptitle.get_text()
+    assert f"{len(runs) - 2} runs drawn, 2 excluded (2 with no subnetwork passing)" in title
+    plt.close(fig)

@@ -24,6 +24,7 @@ from sclib.plots.style import (
     RANDOM_ABLATION,
     REGIME_COLORS,
     REGIME_STYLES,
+    exclusion_counts,
     has_variant,
     legend_handles,
     source_size,
@@ -368,7 +369,9 @@ def draw_grades(ax, e: pd.DataFrame, domain: str) -> None:
     _rows_axis(ax, labels)
     ax.set_xlim(-1.05, 1.05)
     ax.set_xlabel("decomposition grade (1: perfect; 0: no more selective than chance)", fontsize=8)
-    title = f"(e) {domain}: grade per cell, mean, 95% interval (t if < 6 base models, else bootstrap)"
+    title = (
+        f"(e) {domain}: grade per cell, mean, 95% interval (t if < 6 base models, else bootstrap)"
+    )
     ax.set_title(title, fontsize=9, loc="left")
     handles = legend_handles(GRADE_ENTRIES)
     ax.legend(handles=handles, fontsize=6.5, loc="lower left", framealpha=0.8)
@@ -390,6 +393,7 @@ def decomposition_figure(
     tables: Mapping[str, pd.DataFrame],
     focus: Mapping[str, tuple[str, str]] | None = None,
     seed: int = 0,
+    runs: pd.DataFrame | None = None,
 ) -> Figure:
     """The five panels from :func:`sclib.plots.decomposition.decomposition_tables`.
 
@@ -399,6 +403,7 @@ def decomposition_figure(
     Args:
         focus: domain -> (task, architecture) drawn in (c) (all tasks of that architecture)
             and (d) (that task); by default the first of each domain's masks.
+        runs: our run rows, to count in the caption those drawn and those excluded.
         seed: jitter of the dots.
     """
     rng = np.random.default_rng(seed)
@@ -427,7 +432,12 @@ def decomposition_figure(
     fig.suptitle(
         "Imperfect, graded decomposition. Colours: our regimes (blue scratch, orange pretrained, "
         f"purple untrained); grey: {PAPER_LABEL}, same tasks and subroutines, its architectures.\n"
-        f"Shaded bands in (c): the paper's reported overlap ({PAPER_IOU_TEXT}), not ours.",
+        f"Shaded bands in (c): the paper's reported overlap ({PAPER_IOU_TEXT}), not ours."
+        + (
+            f"\nOurs: {exclusion_counts(runs)} (left out of every panel)."
+            if runs is not None
+            else ""
+        ),
         fontsize=9,
     )
     return fig

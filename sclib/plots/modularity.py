@@ -21,6 +21,7 @@ from sclib.plots.style import (
     RANDOM_ABLATION,
     SCORES,
     domain_order,
+    exclusion_counts,
     has_variant,
     legend_below,
     series_color,
@@ -245,14 +246,9 @@ def _legend_entries(styles: dict[str, dict[str, Any]]) -> list[tuple[str, dict[s
 
 
 def _suptitle(own: pd.DataFrame) -> str:
-    counts = []
-    for source, part in own.groupby("source", sort=False):
-        failed = part["excluded"] & part["mask_passed"].notna() & ~as_bool(part["mask_passed"])
-        counts.append(
-            f"{source}: {int((~part['excluded']).sum())} runs drawn, "
-            f"{int(part['excluded'].sum())} excluded ({int(failed.sum())} with no subnetwork "
-            "passing)"
-        )
+    counts = [
+        f"{source}: {exclusion_counts(part)}" for source, part in own.groupby("source", sort=False)
+    ]
     return (
         f"Modularity across architectures and domains. {'; '.join(counts)} (excluded: base "
         "model below the profile's exclusion threshold, or no mask reaching the selection "

@@ -24,7 +24,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from sclib.provenance import provenance, runs_provenance
-from sclib.stats.vocabulary import DOMAINS, ours_label
+from sclib.stats.vocabulary import DOMAINS, as_bool, ours_label
 
 # score column -> the title of its panel (figures 02 and 03)
 SCORES = {
@@ -116,3 +116,22 @@ def save_figure(
         paths.append(stem.with_name(stem.name + ".provenance.json"))
         paths[-1].write_text(json.dumps(record, indent=1, default=str) + "\n")
     return paths
+
+
+def exclusion_counts(runs: pd.DataFrame) -> str:
+    """How many of ``runs`` a figure draws and leaves out, for its caption.
+
+    Excluded runs are those on a base model below the exclusion threshold and trained runs
+    whose mask never reached the selection threshold (``mask_passed`` False), counted apart.
+
+    >>> exclusion_counts(pd.DataFrame({"excluded": [False, True, True],
+    ...                                "mask_passed": [True, False, True]}))
+    '1 runs drawn, 2 excluded (1 with no subnetwork passing)'
+    """
+    excluded = as_bool(runs["excluded"]) if "excluded" in runs else pd.Series(False, runs.index)
+    passed = runs["mask_passed"] if "mask_passed" in runs else pd.Series(True, runs.index)
+    failed = excluded & passed.notna() & ~as_bool(passed.fillna(True))
+    return (
+        f"{int((~excluded).sum())} runs drawn, {int(excluded.sum())} excluded "
+        f"({int(failed.sum())} with no subnetwork passing)"
+    )
