@@ -34,7 +34,7 @@ from sclib.masks import ABLATION_MODES, MaskSet, ablated, check_complement
 from sclib.models import ARCHITECTURES
 from sclib.provenance import provenance
 from sclib.stats.scores import ablation_score, subnetwork_score
-from sclib.stats.vocabulary import ABLATION_COLUMNS, REGIMES, SCORE_COLUMNS
+from sclib.stats.vocabulary import ABLATION_COLUMNS, REGIMES, SCORE_COLUMNS, TRAINED_REGIMES
 from sclib.tasks import task_domain
 from sclib.train import evaluate
 
@@ -369,3 +369,32 @@ def lambda_sensitivity(
             }
         )
     return pd.DataFrame(rows)
+
+
+def sensitivity_table(
+    profiles: Mapping[str, Profile],
+    rows: Mapping[str, pd.DataFrame],
+    domains: Iterable[str],
+    cache: Cache | None = None,
+) -> pd.DataFrame:
+    """``lambda_sensitivity`` of one cell per domain in ``domains``, with the cell's names.
+
+    The cell is the first trained run (scratch or pretrained) of that domain's ``rows``
+    whose base model is not excluded for its accuracy: a choice by position, blind to every
+    score. Notebook 04 draws it (``sclib.plots.sensitivity``).
+    """
+    tables = []
+    for domain in domains:
+        if domain not in profiles:
+            raise ValueError(f"no profile for domain {domain!r}; have: {', '.join(profiles)}")
+        runs = rows[domain]
+        trained = runs[runs["regime"].isin(TRAINED_REGIMES)]
+        accurate = trained[trained["base_comp_test_acc"] >= profiles[domain].exclusion_threshold]
+        if accurate.empty:
+            continue
+        fields = [f.name for f in dataclasses.fields(Cell)]
+        cell = Cell(**accurate[fields].head(1).to_dict("records")[0])  # Python ints
+        table = lambda_sensitivity(cell, profiles[domain], cache)
+        names = {"domain": domain, **dataclasses.asdict(cell)}
+        tables.append(table.assign(**names))
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
