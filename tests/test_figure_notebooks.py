@@ -80,3 +80,7 @@ def test_04_imperfect_decomposition(figures):
     grades = table[table["panel"] == "e"]
     assert grades["grade_mean"].dropna().between(-1, 1).all()
     assert table.loc[table["panel"] == "a", "score"].dropna().between(-0.75, 0.75).all()
+    sensitivity = _written(figures, "lambda_sensitivity")
+    assert set(sensitivity["domain"]) == {"language"}  # the quick default
+    assert sensitivity["l0_lambda"].is_monotonic_decreasing  # the whole ladder, largest first
+    assert sensitivity["kept_fraction"].between(0, 1).all()
