@@ -111,7 +111,7 @@ def test_plan_lists_jobs_and_estimates_without_running(tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == len(plan_jobs("quick")) + 1
     assert "resnet scratch seed 0: 2 cells; ~" in lines[0]
-    assert lines[-1].startswith("2 jobs, 0 cached; to run: ~0.13 CPU-hours")
+    assert lines[-1].startswith("2 jobs, 0 cached; to run: ~0.17 CPU-hours")
     assert not (tmp_path / "runs").exists()
 
 

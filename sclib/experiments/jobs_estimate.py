@@ -9,8 +9,8 @@ falls back to the same architecture in any regime, then to ``DEFAULT_SECONDS``.
 >>> t = Timings.from_runs(pd.DataFrame())
 >>> from sclib.experiments.jobs import plan_jobs
 >>> job = plan_jobs("quick", domains=["vision"])[0]
->>> t.estimate(job)  # quick vision table: a base model, two cells of (a mask + evaluation)
-(240.0, 'cpu')
+>>> t.estimate(job)  # quick vision: a base model, two cells of (a search + evaluation)
+(320.0, 'cpu')
 """
 
 from __future__ import annotations
@@ -54,11 +54,15 @@ FALLBACK = ("cpu", 600.0, 120.0, 600.0, 20.0)  # a profile missing from the tabl
 
 
 def _masks_per_cell(job: Job) -> float:
-    """Masks a search trains: one per ladder start for a trained model (it stops at the
-    top rung), the whole ladder for the untrained control (``search_grid``)."""
+    """Full-cost masks a cell trains: the untrained control one (its scratch twin's selected
+    setting); a trained model's search, per (init, lr, region), walks the ladder down to the
+    first passing rung, whose rungs above empty and stop early (counted as half a mask
+    each: an estimate until runs record their timings)."""
     p = job.profile
     starts = len(p.inits) * len(p.lrs) * len(p.regions)
-    return starts * (len(p.lambdas) if job.cells[0].regime == "untrained" else 1)
+    if job.cells[0].regime == "untrained":
+        return 1.0
+    return starts * (1 + 0.5 * min(2, len(p.lambdas) - 1))
 
 
 @dataclass(frozen=True)
