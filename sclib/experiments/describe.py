@@ -40,7 +40,9 @@ def describe_profile(profile: Profile, cell_list: list[Cell] | None = None) -> s
         f"  model size {profile.model_size}{kwargs}; base training "
         f"{profile.base.epochs} epochs, mask training {profile.mask.epochs} epochs; "
         f"mask grid of {len(profile.grid())} point(s), lambdas {lambdas} walked down "
-        f"until a subnetwork passes; exclusion threshold {profile.exclusion_threshold}",
+        f"until a subnetwork passes {profile.selection_threshold} on validation (the "
+        "untrained control takes its scratch twin's selected setting); exclusion threshold "
+        f"{profile.exclusion_threshold}",
     ]
     if cell_list is not None:
         lines.append(f"  {len(cell_list)} cells:")
