@@ -249,6 +249,10 @@ def test_papers_cells(paper):
     # trained vs untrained: the ablation score rises without training
     inter = cell_interactions(paper, levels=("scratch", "untrained"))
     assert (inter[inter["task"] == "sv_agreement"]["coef"] > 0).all()
+    assert (inter["reference"] == PAPER_REFERENCE).all()  # the paper's own test on its rows
+    ours = cell_interactions(paper, levels=("scratch", "untrained"), test="ours")
+    assert np.allclose(ours["coef"], inter["coef"])  # the same contrast, another reference
+    assert (ours["reference"] != PAPER_REFERENCE).all()
 
 
 def test_interaction_with_one_base_model_per_regime_gives_the_difference_but_no_p_value():

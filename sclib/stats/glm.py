@@ -389,16 +389,30 @@ def cell_interactions(
     factor: str = "regime",
     levels: tuple[str, str] = ("scratch", "pretrained"),
     cell: Sequence[str] = CELL_COLUMNS,
+    test: str = "auto",
     **kwargs: Any,
 ) -> pd.DataFrame:
-    """``interaction_test`` in every cell present at both levels: one row each.
+    """The Ablation x ``factor`` interaction in every cell present at both levels: one row each.
 
-    ``kwargs`` go to ``interaction_test`` (``prefix``, ``alternative``, ``reference``).
+    ``test`` as in ``cell_tests``: ``"auto"`` gives a cell whose rows are all the paper's
+    the paper's own test (``paper_test`` with ``levels``: two-sided z) and ours
+    (``interaction_test``: ``kwargs`` go to it, e.g. ``reference``) elsewhere.
     """
     keys = _present(rows, cell)
     both = rows[rows[factor].isin(levels)].groupby(keys, dropna=False)[factor].transform("nunique")
     rows = rows.loc[both.index[both == 2]]
-    return _per_cell(rows, keys, interaction_test, factor=factor, levels=levels, **kwargs)
+    return _per_cell(
+        rows, keys, _cell_interaction, test=test, factor=factor, levels=levels, **kwargs
+    )
+
+
+def _cell_interaction(
+    rows: pd.DataFrame, test: str, factor: str, levels: tuple[str, str], **kwargs: Any
+) -> GLMTest:
+    """``paper_test`` with ``levels`` on the paper's rows when ``test`` says so, else ours."""
+    if _which_test(rows, test) == "paper":
+        return paper_test(rows, levels=levels, factor=factor)
+    return interaction_test(rows, factor=factor, levels=levels, **kwargs)
 
 
 def fraction_significant(
