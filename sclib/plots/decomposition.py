@@ -9,7 +9,8 @@ on imperfect decomposition). Five panels, each from one function of ``sclib.stat
 - (c) IoU of the two subroutines' masks per region of one base model, beside size-matched
   random masks and the paper's reported range (``overlap_table``, ``overlap_by_region``);
 - (d) kept fraction per layer, one line per subroutine (``kept_by_layer``);
-- (e) a decomposition grade per cell with a cluster-bootstrap interval (``graded_summary``).
+- (e) a decomposition grade per cell with a 95% interval (``graded_summary``: t(G-1) over
+  base-model means below 6 base models, a cluster bootstrap from 6 on).
 
 ``ours`` is a table of ``run_grid`` rows; ``paper`` is ``sclib.stats.reference.paper_runs()``. The
 paper's runs are matched to ours by domain, task, subroutine and number variant (never by
@@ -72,7 +73,7 @@ def decomposition_tables(
         paper: ``sclib.stats.reference.paper_runs()`` (or None); matched by :func:`matched_paper`.
         overlap: per-layer ``overlap_table(..., across="subroutines")`` rows.
         kept: :func:`kept_table` rows.
-        n_boot, seed: the cluster bootstrap of panel (e).
+        n_boot, seed: the cluster bootstrap of panel (e) (from 6 base models on).
 
     Returns:
         a: one row per run and ablation (``zero``; ours also ``randomly_sampled``) with

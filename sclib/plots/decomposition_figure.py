@@ -350,7 +350,7 @@ def _grade_point(ax, row: Any, y: float) -> None:
 
 
 def draw_grades(ax, e: pd.DataFrame, domain: str) -> None:
-    """Panel (e): mean grade per cell with its cluster-bootstrap interval; variants labelled."""
+    """Panel (e): mean grade per cell with its 95% interval (``graded_summary``); variants labelled."""
     rows = e[e["domain"] == domain].copy()
     if not len(rows):
         ax.text(0.5, 0.5, "no graded runs", ha="center", transform=ax.transAxes)
