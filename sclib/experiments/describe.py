@@ -57,7 +57,7 @@ def describe_profile(profile: Profile, cell_list: list[Cell] | None = None) -> s
 def describe_regimes(profile: Profile, cell_list: list[Cell]) -> str:
     """Which regimes run per architecture, and what "pretrained" means for each.
 
-    ``cell_list``: ``sclib.experiments.runner.cells(profile, regimes=...)``, which leaves out the
+    ``cell_list``: ``sclib.experiments.profiles.cells(profile, regimes=...)``, which leaves out the
     pretrained cells the profile cannot pretrain; those are named here with the reason.
     """
     names = {**PRETRAINING_NAMES["ours"], Pretraining.MINILM: "MiniLM's published weights"}
