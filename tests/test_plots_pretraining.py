@@ -22,8 +22,8 @@ from sclib.plots.pretraining import (
 )
 from sclib.plots.pretraining_figure import pretrained_vs_random_figure
 from sclib.plots.style import save_figure
-from sclib.stats.glm import fraction_significant
 from sclib.stats.reference import paper_runs
+from sclib.stats.reliability import fraction_significant
 from sclib.stats.vocabulary import PAPER_LABEL
 
 PRETRAINING = {"resnet": "simclr", "minilm": "minilm"}

@@ -11,14 +11,12 @@ from scipy import stats as st
 from sclib.stats.glm import (
     PAPER_REFERENCE,
     ablation_test,
-    cell_interactions,
-    cell_tests,
-    fraction_significant,
     interaction_test,
     long_format,
     paper_test,
 )
 from sclib.stats.reference import PUBLISHED_TESTS, paper_runs
+from sclib.stats.reliability import cell_interactions, cell_tests, fraction_significant
 from sclib.stats.scores import ablation_score
 
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sclib.stats.glm import cell_interactions, cell_tests
+from sclib.stats.reliability import cell_interactions, cell_tests
 from sclib.stats.vocabulary import (
     CELL_COLUMNS,
     DOMAINS,
@@ -153,7 +153,7 @@ def regime_table(cells: pd.DataFrame) -> pd.DataFrame:
     Every cell weighs the same. ``fraction`` = ``n_significant`` / ``n_cells`` (significant:
     two-sided p < alpha and a negative mean ablation score; ours t(G-1), the paper's cells
     its own z test, per number variant: ``test`` names them); untestable cells count as not
-    significant (as in ``sclib.stats.glm.fraction_significant``).
+    significant (as in ``sclib.stats.reliability.fraction_significant``).
     """
     ours = cells[cells["source"] != "paper"]
     paper = cells[cells["source"] == "paper"]
@@ -184,7 +184,7 @@ def regime_table(cells: pd.DataFrame) -> pd.DataFrame:
 def interaction_table(
     ours: pd.DataFrame, paper: pd.DataFrame, levels: tuple[str, str] = ("scratch", "pretrained")
 ) -> pd.DataFrame:
-    """``sclib.stats.glm.cell_interactions`` for ours and the paper's matched cells, a row a cell.
+    """``sclib.stats.reliability.cell_interactions`` for ours and the paper's matched cells, a row a cell.
 
     ``coef`` is the mean ablation score of ``levels[1]`` minus that of ``levels[0]`` (negative:
     ``levels[1]`` more modular), two-sided, t with G - 1 df (G: base models of both regimes).

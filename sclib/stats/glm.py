@@ -14,10 +14,9 @@ clustered errors, two-sided by default, but referred to t with G - 1 degrees of 
 cluster bootstrap with Webb weights is the alternative (``reference="wild"``); see
 :mod:`sclib.stats.cluster`. Fewer than 2 base models: untestable (NaN p-value).
 
-``long_format`` turns one row per run into the paper's one row per run x test set;
-``cell_tests``, ``cell_interactions`` and ``fraction_significant`` test per cell
-(``CELL_COLUMNS`` of :mod:`sclib.stats.vocabulary`); on the paper's own rows they use
-``paper_test``. Used by notebooks/03_pretrained_vs_random.ipynb (through
+``long_format`` turns one row per run into the paper's one row per run x test set. The
+tests cell by cell (``cell_tests``, ``cell_interactions``, ``fraction_significant``) are in
+:mod:`sclib.stats.reliability`. Used by notebooks/03_pretrained_vs_random.ipynb (through
 ``sclib.plots.pretraining`` too).
 """
 
@@ -25,8 +24,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -76,7 +74,12 @@ class GLMTest:
     reference: str = ""
 
 
-def _present(rows: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+def present_columns(rows: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    """Those of ``columns`` that ``rows`` has, in the order of ``columns``.
+
+    >>> present_columns(pd.DataFrame(columns=["task", "regime"]), ("regime", "variant", "task"))
+    ['regime', 'task']
+    """
     return [c for c in columns if c in rows.columns]
 
 
@@ -116,8 +119,8 @@ def long_format(
     if missing:
         raise ValueError(f"rows lack the columns {missing}; a tidy table of runs has them")
     rows = rows.reset_index(drop=True)
-    ids = rows[_present(rows, cluster)].astype(str).agg("|".join, axis=1)
-    keep = _present(rows, ("domain", *CELL_COLUMNS))
+    ids = rows[present_columns(rows, cluster)].astype(str).agg("|".join, axis=1)
+    keep = present_columns(rows, ("domain", *CELL_COLUMNS))
     parts = []
     for test_set, ablation in (("target", 1), ("other", 0)):
         part = rows[keep].copy()
@@ -278,10 +281,6 @@ def _mean_ablation_gap(long: pd.DataFrame) -> float:
 
 
 PAPER_REFERENCE = "the paper's test: z (chi-square, 1 df)"
-TESTS = ("auto", "ours", "paper")
-# the paper's unit of analysis: one results folder (``model_folder``: its untrained controls
-# were run once per trained model) and subroutine; language pools singular and plural
-PAPER_CELL = ("task", "architecture", "model_folder", "subroutine")
 
 
 def paper_test(
@@ -306,7 +305,7 @@ def paper_test(
     if missing:
         raise ValueError(f"rows lack the columns {missing}; the paper's test needs {needed}")
     rows = rows[rows[factor].isin(levels)] if levels else rows
-    ids = rows[_present(rows, cluster)].astype(str).agg("|".join, axis=1).to_numpy()
+    ids = rows[present_columns(rows, cluster)].astype(str).agg("|".join, axis=1).to_numpy()
     y = np.r_[rows["subnetwork_score"], rows["ablation_score"]].astype(float)
     a = np.r_[np.zeros(len(rows)), np.ones(len(rows))]
     groups = pd.factorize(np.r_[ids, ids])[0]
@@ -328,127 +327,3 @@ def paper_test(
         return replace(nan, coef=coef, se=0.0)
     stat = coef / se
     return replace(nan, coef=coef, se=se, stat=stat, p_value=reference_p(stat, "two-sided", None))
-
-
-def _per_cell(rows: pd.DataFrame, keys: list[str], function, **kwargs) -> pd.DataFrame:
-    out = []
-    for values, group in rows.groupby(keys, sort=True, dropna=False):
-        values = values if isinstance(values, tuple) else (values,)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            result = function(group, **kwargs)
-        out.append({**dict(zip(keys, values, strict=True)), **asdict(result)})
-    return pd.DataFrame(out)
-
-
-def _is_paper(rows: pd.DataFrame) -> bool:
-    return "source" in rows.columns and bool((rows["source"] == "paper").all())
-
-
-def _which_test(rows: pd.DataFrame, test: str) -> str:
-    check_choice(test, "test", TESTS)
-    if test != "auto":
-        return test
-    return "paper" if _is_paper(rows) else "ours"
-
-
-def _cell_test(rows: pd.DataFrame, test: str, **kwargs: Any) -> GLMTest:
-    """``paper_test`` on the paper's rows (``source`` "paper") when ``test`` says so, else ours."""
-    if _which_test(rows, test) == "paper":
-        if kwargs.get("prefix", "zero_abl_acc") != "zero_abl_acc":
-            raise ValueError(
-                f"prefix {kwargs['prefix']!r}: the paper's test is of its (zero) ablation score "
-                "only; use test='ours' for other accuracies"
-            )
-        return paper_test(rows, **{k: v for k, v in kwargs.items() if k == "cluster"})
-    return ablation_test(rows, **kwargs)
-
-
-def cell_tests(
-    rows: pd.DataFrame,
-    by: Sequence[str] = ("regime",),
-    cell: Sequence[str] = CELL_COLUMNS,
-    test: str = "auto",
-    **kwargs: Any,
-) -> pd.DataFrame:
-    """A test of the ablation score in every cell (``by`` x ``cell`` columns present).
-
-    ``test``: ``"ours"`` (``ablation_test``; ``kwargs`` go to it: ``prefix``,
-    ``alternative``, ``reference``, ...), ``"paper"`` (``paper_test``: always two-sided z,
-    of the zero-ablation score; only ``cluster`` applies), or ``"auto"``: the
-    paper's test for a cell whose rows are all the paper's (``source`` "paper"), ours
-    elsewhere; the column ``reference`` says which. Untestable cells (one base model, no
-    variation) have NaN p-values, without warnings.
-    """
-    keys = _present(rows, [*by, *cell])
-    return _per_cell(rows, keys, _cell_test, test=test, **kwargs)
-
-
-def cell_interactions(
-    rows: pd.DataFrame,
-    factor: str = "regime",
-    levels: tuple[str, str] = ("scratch", "pretrained"),
-    cell: Sequence[str] = CELL_COLUMNS,
-    test: str = "auto",
-    **kwargs: Any,
-) -> pd.DataFrame:
-    """The Ablation x ``factor`` interaction in every cell present at both levels: one row each.
-
-    ``test`` as in ``cell_tests``: ``"auto"`` gives a cell whose rows are all the paper's
-    the paper's own test (``paper_test`` with ``levels``: two-sided z) and ours
-    (``interaction_test``: ``kwargs`` go to it, e.g. ``reference``) elsewhere.
-    """
-    keys = _present(rows, cell)
-    both = rows[rows[factor].isin(levels)].groupby(keys, dropna=False)[factor].transform("nunique")
-    rows = rows.loc[both.index[both == 2]]
-    return _per_cell(
-        rows, keys, _cell_interaction, test=test, factor=factor, levels=levels, **kwargs
-    )
-
-
-def _cell_interaction(
-    rows: pd.DataFrame, test: str, factor: str, levels: tuple[str, str], **kwargs: Any
-) -> GLMTest:
-    """``paper_test`` with ``levels`` on the paper's rows when ``test`` says so, else ours."""
-    if _which_test(rows, test) == "paper":
-        return paper_test(rows, levels=levels, factor=factor)
-    return interaction_test(rows, factor=factor, levels=levels, **kwargs)
-
-
-def fraction_significant(
-    rows: pd.DataFrame,
-    by: Sequence[str] = ("regime",),
-    cell: Sequence[str] | None = None,
-    alpha: float = 0.05,
-    test: str = "auto",
-    **kwargs: Any,
-) -> pd.DataFrame:
-    """Per group of ``by``: the fraction of cells whose ablation score is significantly < 0.
-
-    The reliability of structural compositionality (the paper's second message: pretrained
-    models show it more reliably). "Significantly below 0": the two-sided p-value is below
-    ``alpha`` *and* the mean ablation score is negative. ``test`` as in :func:`cell_tests`:
-    on the paper's rows (``"auto"``) the paper's own test, on its own cells (``cell`` None:
-    ``PAPER_CELL``, singular and plural pooled as its language analysis did); on ours
-    ``ablation_test`` (two-sided, t with G - 1 df; ``kwargs`` go to it) on ``CELL_COLUMNS``.
-    Untestable cells count as not significant. Used by notebooks/03_pretrained_vs_random.ipynb.
-
-    Returns:
-        Columns ``by`` + ``test`` (which test: its ``reference``), ``n_cells``,
-        ``n_significant``, ``n_untestable``, ``fraction``.
-    """
-    which = _which_test(rows, test)
-    if cell is None:
-        cell = PAPER_CELL if which == "paper" else CELL_COLUMNS
-    tests = cell_tests(rows, by, cell, test=which, **kwargs)
-    tests["significant"] = (tests["p_value"] < alpha) & (tests["coef"] < 0)
-    tests["untestable"] = tests["p_value"].isna()
-    keys = _present(rows, by)
-    summary = tests.groupby(keys, sort=True).agg(
-        test=("reference", lambda r: ", ".join(sorted(set(r)))),
-        n_cells=("significant", "size"),
-        n_significant=("significant", "sum"),
-        n_untestable=("untestable", "sum"),
-    )
-    summary["fraction"] = summary["n_significant"] / summary["n_cells"]
-    return summary.reset_index()
