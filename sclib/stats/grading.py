@@ -71,6 +71,29 @@ def _drops(
     return target_drop, other_drop
 
 
+def _random_corrected(
+    rows: pd.DataFrame, kind: str, has_pm: pd.Series, headroom: pd.Series
+) -> pd.Series:
+    """Which rows subtract the random ablation's selectivity, for grade ``kind``.
+
+    Raises:
+        ValueError: ``kind`` is ``"random_corrected"`` and a row with headroom lacks the
+            base model's +/- accuracies or the size-matched random ablation's.
+    """
+    can_correct = (
+        has_pm
+        & _column(rows, "sampled_abl_acc_target").notna()
+        & _column(rows, "sampled_abl_acc_other").notna()
+    )
+    if kind == "random_corrected" and not can_correct[headroom.notna()].all():
+        raise ValueError(
+            "grade kind 'random_corrected' needs base_pm_target_acc, base_pm_other_acc and "
+            "sampled_abl_acc_target/_other in every row (the paper's rows have none); "
+            "use kind='zero_only' or 'auto'"
+        )
+    return can_correct if kind == "auto" else pd.Series(kind != "zero_only", rows.index)
+
+
 def grade_components(
     rows: pd.DataFrame, kind: str = "auto", chance: float = CHANCE, min_headroom: float = 0.05
 ) -> pd.DataFrame:
@@ -108,18 +131,7 @@ def grade_components(
     zero_sel = (target_drop - other_drop) / headroom
     random_target_drop, random_other_drop = _drops(rows, "sampled_abl_acc", t0, o0, chance)
     random_sel = (random_target_drop - random_other_drop) / headroom
-    can_correct = (
-        has_pm
-        & _column(rows, "sampled_abl_acc_target").notna()
-        & _column(rows, "sampled_abl_acc_other").notna()
-    )
-    if kind == "random_corrected" and not can_correct[headroom.notna()].all():
-        raise ValueError(
-            "grade kind 'random_corrected' needs base_pm_target_acc, base_pm_other_acc and "
-            "sampled_abl_acc_target/_other in every row (the paper's rows have none); "
-            "use kind='zero_only' or 'auto'"
-        )
-    corrected = can_correct if kind == "auto" else pd.Series(kind != "zero_only", rows.index)
+    corrected = _random_corrected(rows, kind, has_pm, headroom)
     grade = zero_sel - random_sel.where(corrected, 0.0)
     return pd.DataFrame(
         {
@@ -344,7 +356,7 @@ def ablation_distribution(
         ours: our run rows (``source`` "sclib" becomes "ours (<profile> profile)"; a label a
             caller already set is kept).
         paper: ``sclib.stats.reference.paper_runs()`` (``source`` "paper"), or None.
-        ablations: ablation modes (``sclib.masks.ABLATION_MODES``); a table without a mode's
+        ablations: ablation modes (``sclib.ablation.ABLATION_MODES``); a table without a mode's
             score column (the paper has only zero and random_reinit) contributes no rows.
         drop_excluded: leave out runs on base models marked ``excluded``.
 
