@@ -17,7 +17,8 @@ import sclib.experiments.collect as collect
 import sclib.plots.decomposition as pdc
 from sclib.experiments.describe import included_cells
 from sclib.experiments.profiles import Cell
-from sclib.plots.decomposition_figure import decomposition_figure, paper_iou_range, region_key
+from sclib.plots.decomposition_figure import decomposition_figure
+from sclib.plots.decomposition_layers import paper_iou_range, region_key
 from sclib.plots.style import save_figure
 from sclib.stats.overlap import mask_overlap
 from sclib.stats.reference import paper_runs

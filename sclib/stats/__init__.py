@@ -4,6 +4,7 @@
 - ``scores``: ``subnetwork_score`` and ``ablation_score``, accuracies floored at chance;
 - ``cluster``: least squares with clustered errors; t(G-1), z and wild-bootstrap references;
 - ``glm``: the GLM tests, clustered by base model, ours and the paper's own (notebook 03);
+- ``reliability``: those tests cell by cell, and the fraction of cells significant (notebook 03);
 - ``grading``: a decomposition grade per run, bootstrap intervals, the gap to ideal (notebook 04);
 - ``overlap``: where subnetworks live and how two masks overlap, per layer and region (notebook 04);
 - ``reference``: the paper's published runs, in our vocabulary (notebooks 02 to 04).
