@@ -1,10 +1,11 @@
-"""Weight masks and ablations for any PyTorch model (arXiv 2301.10884, its method).
+"""Weight masks for any PyTorch model (arXiv 2301.10884, its method).
 
 Continuous sparsification (Savarese et al. 2020): each masked weight ``W`` gets a logit
 tensor ``s`` of its shape, and the module sees ``W * sigmoid(temperature * s)`` in
 training mode and ``W * (s > 0)`` in eval mode. One parametrization
 (``torch.nn.utils.parametrize``) serves nn.Linear, nn.Conv1d/2d/3d, HF ``Conv1D`` and
-nn.MultiheadAttention's input projection alike. This module knows only PyTorch.
+nn.MultiheadAttention's input projection alike. This module knows only PyTorch; the
+ablations built on it are ``sclib.ablation``.
 
 >>> import torch
 >>> from torch import nn
@@ -12,7 +13,7 @@ nn.MultiheadAttention's input projection alike. This module knows only PyTorch.
 >>> ms = add_masks(model, init=0.05)
 >>> sorted(ms), ms.kept_fraction()
 (['0.weight', '2.weight'], 1.0)
->>> with ablated(ms, "zero"):  # every weight is kept, so ablation leaves only biases
+>>> with ms.disabled():  # the unmasked model inside
 ...     out = model.eval()(torch.ones(1, 4))
 >>> ms.remove()
 """
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 METHODS = ("continuous", "hard_concrete")
-ABLATION_MODES = ("zero", "random_reinit", "randomly_sampled", "complement_sampled")
-ABLATION_SEED_OFFSET = 0x5C1_AB1A7E  # see ablated()
 # Hard concrete stretch and temperature (Louizos et al. 2018).
 HC_BETA, HC_GAMMA, HC_ZETA = 2 / 3, -0.1, 1.1
 # Training gates are sigmoid(beta * s), set to exactly 0 where beta * s <= GATE_FLOOR.
@@ -304,8 +303,9 @@ def overridden(
     """Inside: each named mask's weight ``W`` is seen as ``W * gate + addend`` (a ``None``
     is skipped) instead of its masked weight; the old overrides are back on exit.
 
-    ``ablated`` and ``MaskSet.disabled`` are built on it; ``{name: (torch.zeros(()), None)}``
-    removes the masked weights altogether (``sclib.experiments.probe``).
+    ``sclib.ablation.ablated`` and ``MaskSet.disabled`` are built on it;
+    ``{name: (torch.zeros(()), None)}`` removes the masked weights altogether
+    (``sclib.experiments.probe``).
     """
     before = {name: mask.override for name, mask in ms.items()}
     try:
@@ -382,7 +382,8 @@ def magnitude_masks(model: nn.Module, fraction: float, include: Include = None) 
     """Magnitude-pruning baseline: keep the ``fraction`` largest-|W| weights of each layer.
 
     The masks are fixed (logits +1 kept, -1 pruned, no gradient; binary in training mode
-    too), so :func:`ablated`, :func:`iou` and ``stats()`` treat them like trained ones.
+    too), so ``sclib.ablation.ablated``, :func:`iou` and ``stats()`` treat them like trained
+    ones.
     """
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction must be in [0, 1], got {fraction}")
@@ -394,88 +395,6 @@ def magnitude_masks(model: nn.Module, fraction: float, include: Include = None) 
             mask.logits.view(-1)[weight.abs().flatten().topk(k).indices] = 1.0
             mask.logits.requires_grad_(False)
     return ms
-
-
-def _ablation_override(
-    mask: WeightMask, mode: str, gen: torch.Generator
-) -> tuple[Tensor, Tensor | None]:
-    kept = mask.kept()
-    dtype, device = mask.logits.dtype, kept.device
-    if mode == "zero":
-        return (~kept).to(dtype), None
-    if mode == "random_reinit":  # nn.Linear/Conv reset_parameters: U(-1/sqrt(fan_in), ...)
-        bound = 1 / math.sqrt(mask.fan_in) if mask.fan_in > 0 else 0.0
-        fresh = (torch.rand(kept.shape, generator=gen, dtype=dtype) * 2 - 1) * bound
-        return (~kept).to(dtype), fresh.to(device) * kept
-    flat = kept.flatten().cpu()
-    k = int(flat.sum())
-    if mode == "randomly_sampled":
-        drop = torch.randperm(flat.numel(), generator=gen)[:k]
-    else:  # complement_sampled
-        outside = (~flat).nonzero().squeeze(1)
-        drop = outside[torch.randperm(outside.numel(), generator=gen)[:k]]
-    gate = torch.ones(flat.numel(), dtype=dtype)
-    gate[drop] = 0.0
-    return gate.view(kept.shape).to(device), None
-
-
-def check_complement(ms: MaskSet) -> None:
-    """Raise ValueError if a layer keeps more than half its weights: its complement is then
-    smaller than the subnetwork, so no same-size set outside it exists (NeuroSurgeon
-    raises here too; zeroing the whole complement would leave the subnetwork alone).
-
-    >>> from torch import nn
-    >>> ms = add_masks(nn.Sequential(nn.Linear(2, 2)), init=0.05)
-    >>> check_complement(ms)
-    Traceback (most recent call last):
-    ...
-    ValueError: complement_sampled needs a complement at least as large as the subnetwork in every layer, but the complement is smaller than the subnetwork in: 0.weight (kept 1.000); use a sparser mask or another ablation mode
-    """
-    kept_counts = {n: (int(m.kept().sum()), m.logits.numel()) for n, m in ms.items()}
-    big = {n: k / total for n, (k, total) in kept_counts.items() if 2 * k > total}
-    if big:
-        kept = ", ".join(f"{n} (kept {f:.3f})" for n, f in big.items())
-        raise ValueError(
-            "complement_sampled needs a complement at least as large as the subnetwork in "
-            f"every layer, but the complement is smaller than the subnetwork in: {kept}; "
-            "use a sparser mask or another ablation mode"
-        )
-
-
-@contextmanager
-def ablated(ms: MaskSet, mode: str, seed: int = 0) -> Iterator[nn.Module]:
-    """Inside: the full (unmasked) model with one set of masked-layer weights removed.
-
-    Nothing is written into the weights: the masks' gates are overridden, and restored on
-    exit (also on an exception). Layers without a mask are untouched.
-
-    Args:
-        ms: the masks; the subnetwork is ``ms.kept()`` (logits > 0).
-        mode: "zero" (subnetwork weights set to 0), "random_reinit" (subnetwork weights
-            re-drawn Kaiming-uniform, as nn.Linear/Conv initialise them), "randomly_sampled"
-            (zero a random set of the subnetwork's size per layer, anywhere),
-            "complement_sampled" (zero a random same-size set outside the subnetwork per
-            layer; raises ValueError where a layer keeps more than half its weights, see
-            ``check_complement``).
-        seed: seeds the torch.Generator of every random choice (offset by a constant, so
-            that seed 0 does not replay the stream of ``torch.manual_seed(0)`` that may
-            have initialised the model: ``random_reinit`` would redraw the same weights).
-
-    Yields:
-        ``ms.model``.
-    """
-    if mode not in ABLATION_MODES:
-        raise ValueError(
-            f"unknown ablation mode {mode!r}; choose one of: {', '.join(ABLATION_MODES)}"
-        )
-    if isinstance(seed, bool) or not hasattr(seed, "__index__") or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    if mode == "complement_sampled":
-        check_complement(ms)
-    gen = torch.Generator().manual_seed(ABLATION_SEED_OFFSET + seed)
-    overrides = {name: _ablation_override(mask, mode, gen) for name, mask in ms.items()}
-    with overridden(ms, overrides):
-        yield ms.model
 
 
 def iou(kept_a: Mapping[str, Tensor], kept_b: Mapping[str, Tensor]) -> dict[str, float]:

@@ -12,11 +12,12 @@ import pytest
 import torch
 from torch import nn
 
+from sclib.ablation import ablated
 from sclib.experiments.profiles import Cell, get_profile
 from sclib.experiments.runner import check_cell
 from sclib.lab.explorer import Subnetworks
 from sclib.lab.toy import ToyConfig
-from sclib.masks import ablated, add_masks
+from sclib.masks import add_masks
 from sclib.tasks import get_task
 from sclib.tasks.vision import generate_problems
 

@@ -10,15 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sclib.masks import (
-    ABLATION_MODES,
-    GATE_FLOOR,
-    METHODS,
-    ablated,
-    add_masks,
-    iou,
-    magnitude_masks,
-)
+from sclib.ablation import ABLATION_MODES, ablated
+from sclib.masks import GATE_FLOOR, METHODS, add_masks, iou, magnitude_masks
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from sclib.ablation import ABLATION_MODES
 from sclib.experiments.cache import Cache
 from sclib.experiments.collect import cached_choices
 from sclib.experiments.profiles import PROFILES, Cell
@@ -16,7 +17,6 @@ from sclib.lab.explorer import MODES
 from sclib.lab.subjects import Subject, run_label
 from sclib.lab.toy import ToyConfig, train_toy
 from sclib.lab.widget import Explorer
-from sclib.masks import ABLATION_MODES
 from sclib.tasks import get_task
 
 TINY = ToyConfig(n_train=400, epochs=6, n_mask=400, mask_epochs=4)

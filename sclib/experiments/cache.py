@@ -51,6 +51,7 @@ CODE: dict[str, tuple[str, ...]] = {
     "runs": (
         *_BASE_CODE,
         "sclib.masks",
+        "sclib.ablation",
         "sclib.experiments.search",
         "sclib.experiments.runner",
         "sclib.stats.scores",

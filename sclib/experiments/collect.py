@@ -51,7 +51,7 @@ def load_cell(cell: Cell, profile: str | Profile = "quick", cache: Cache | None 
     """The model with its selected, trained mask for a cell: ``(model, masks, row)``.
 
     Runs the cell first if it is not cached yet (reads everything from the cache if it is).
-    The model is in eval mode with the binary mask on; use ``sclib.masks.ablated`` or
+    The model is in eval mode with the binary mask on; use ``sclib.ablation.ablated`` or
     ``masks.disabled()`` on it.
     """
     profile = get_profile(ARCHITECTURES.get(cell.architecture, "vision"), profile)

@@ -19,11 +19,12 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from sclib.ablation import ablated
 from sclib.experiments.base_models import task_for
 from sclib.experiments.cache import Cache
 from sclib.experiments.collect import load_cell
 from sclib.experiments.profiles import Cell, Profile
-from sclib.masks import MaskSet, ablated, overridden
+from sclib.masks import MaskSet, overridden
 from sclib.models.head import flatten_items
 from sclib.runtime import training_mode
 

@@ -26,11 +26,12 @@ from typing import Any
 
 import pandas as pd
 
+from sclib.ablation import ABLATION_MODES, ablated, check_complement
 from sclib.experiments.base_models import base_model, pretraining_of, task_for
 from sclib.experiments.cache import Cache
 from sclib.experiments.profiles import PRETRAINING, Cell, MaskSetting, Profile, cells, get_profile
 from sclib.experiments.search import ladders, mask_at, mask_include, searched_mask
-from sclib.masks import ABLATION_MODES, MaskSet, ablated, check_complement
+from sclib.masks import MaskSet
 from sclib.models import ARCHITECTURES
 from sclib.provenance import provenance
 from sclib.stats.scores import ablation_score, subnetwork_score
@@ -118,7 +119,7 @@ def ablated_accuracies(
     """Each ablation mode's accuracies on both "+/-" test sets (``<col>_acc_target/other``).
 
     Where ``complement_sampled`` cannot run (a layer keeps more than half its weights, so
-    its complement is smaller than the subnetwork: ``sclib.masks.check_complement``), its
+    its complement is smaller than the subnetwork: ``sclib.ablation.check_complement``), its
     accuracies are NaN and ``complement_note`` says why (``""`` otherwise).
     """
     sets, out = _test_sets(cell, profile), {"complement_note": ""}

@@ -24,8 +24,9 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import Tensor, nn
 
+from sclib.ablation import ablated
 from sclib.lab.toy import ToyRun
-from sclib.masks import ablated, add_masks
+from sclib.masks import add_masks
 from sclib.train import predict
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from sclib.ablation import ABLATION_MODES, ablated
 from sclib.experiments.cache import Cache
 from sclib.experiments.collect import cached_choices
 from sclib.experiments.profiles import PROFILES
@@ -43,7 +44,6 @@ from sclib.lab.subjects import (
     toy_subject,
 )
 from sclib.lab.toy import ToyConfig, ToyRun, train_toy
-from sclib.masks import ABLATION_MODES, ablated
 from sclib.stats.scores import ablation_score, subnetwork_score
 from sclib.train import predict
 
@@ -246,7 +246,7 @@ class Subnetworks:
         """Accuracy on both "+/-" sets under ``mode``: ``{"pm:<target>": .., "pm:<other>": ..}``.
 
         ``mode``: ``"none"`` (the full model), ``"subnetwork"`` (the subnetwork alone) or an
-        ablation mode of ``sclib.masks.ablated``.
+        ablation mode of ``sclib.ablation.ablated``.
         """
         tests = self.subject.tests
         return {

@@ -20,12 +20,12 @@ from typing import Any
 
 import pandas as pd
 
+from sclib.ablation import ABLATION_MODES
 from sclib.experiments.cache import Cache
 from sclib.lab import drawing
 from sclib.lab.explorer import MODE_LABELS, MODES, Subnetworks
 from sclib.lab.subjects import CHOICE_COLUMNS, Subject, run_label
 from sclib.lab.toy import ToyConfig, ToyRun
-from sclib.masks import ABLATION_MODES
 
 
 class Explorer(Subnetworks):
