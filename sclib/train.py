@@ -32,16 +32,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from sclib.batches import Steps, problem_loader, random_streams, to_device, torch_seed
 from sclib.runtime import device_of, resolve_device, seeded, training_mode
-from sclib.tasks.base import collate_problems
 
 SCHEDULES = ("constant", "onecycle", "cosine")
 ANNEALS = ("epoch", "step")
-# one stream per random choice, all derived from config.seed
-_LOADER, _ORDER, _AUGMENT, _TORCH = 0, 1, 2, 3
 
 
 def check_training_args(
@@ -159,104 +157,18 @@ class MaskTrainConfig:
         return float(self.max_temperature**progress)
 
 
-def shuffle_items(
-    items: Any, odd_index: torch.Tensor, generator: torch.Generator
-) -> tuple[Any, torch.Tensor]:
-    """Permute the 4 items of every problem at random; the odd index follows its item.
-
-    Works on tensors (B, 4, ...) and on B lists of 4 strings.
-
-    >>> items = torch.arange(8).reshape(2, 4)
-    >>> new, odd = shuffle_items(items, torch.tensor([0, 3]), torch.Generator().manual_seed(0))
-    >>> new[torch.arange(2), odd].tolist()
-    [0, 7]
-    """
-    b = odd_index.shape[0]
-    k = items.shape[1] if isinstance(items, torch.Tensor) else len(items[0])
-    perm = torch.rand(b, k, generator=generator).argsort(dim=1)  # new position j <- old perm[j]
-    new_odd = (perm == odd_index[:, None]).long().argmax(dim=1)
-    if isinstance(items, torch.Tensor):
-        index = perm.to(items.device).reshape(b, k, *([1] * (items.dim() - 2)))
-        return items.gather(1, index.expand_as(items)), new_odd
-    return [[row[j] for j in p] for row, p in zip(items, perm.tolist(), strict=True)], new_odd
-
-
-def _to(items: Any, device: torch.device) -> Any:
-    return items.to(device) if isinstance(items, torch.Tensor) else items
-
-
-def _generators(seed: int) -> list[torch.Generator]:
-    return [torch.Generator().manual_seed(seed * 4 + i) for i in range(4)]
-
-
-def _loader(dataset: Dataset, batch_size: int, generator: torch.Generator | None) -> DataLoader:
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=generator is not None,
-        generator=generator,
-        collate_fn=collate_problems,
-    )
-
-
 def loss_and_accuracy(
     model: nn.Module, dataset: Dataset, batch_size: int = 256
 ) -> tuple[float, float]:
     """(mean cross-entropy loss, accuracy) over the dataset in its stored order, in eval mode."""
     device, total, correct, n = device_of(model), 0.0, 0, 0
     with training_mode(model, False), torch.no_grad():
-        for items, odd, _ in _loader(dataset, batch_size, None):
-            scores = model(_to(items, device)).float().cpu()
+        for items, odd, _ in problem_loader(dataset, batch_size, None):
+            scores = model(to_device(items, device)).float().cpu()
             total += F.cross_entropy(scores, odd, reduction="sum").item()
             correct += (scores.argmax(-1) == odd).sum().item()
             n += len(odd)
     return total / n, correct / n
-
-
-_BatchLosses = Callable[[int, int, Any, torch.Tensor], dict[str, torch.Tensor]]
-
-
-@dataclass
-class _Steps:
-    """The optimiser steps of ``train_base`` and ``train_mask``, epoch by epoch.
-
-    Every batch of ``loader`` has its items shuffled (``g_order``), then
-    ``batch_losses(epoch, i, items, odd)`` gives named losses and the optimiser (and
-    ``sched``) steps on ``"loss"``, until ``total`` steps are done.
-    """
-
-    loader: DataLoader
-    g_order: torch.Generator
-    opt: torch.optim.Optimizer
-    sched: Any
-    total: int
-    bar: tqdm
-    count: int = 0
-
-    def epoch(self, epoch: int, batch_losses: _BatchLosses) -> dict[str, float]:
-        """One pass (or what is left of ``total``); the per-problem mean of every loss."""
-        sums: dict[str, float] = {}
-        n = 0
-        for i, (items, odd, _) in enumerate(self.loader):
-            items, odd = shuffle_items(items, odd, self.g_order)
-            losses = batch_losses(epoch, i, items, odd)
-            self.opt.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            self.opt.step()
-            if self.sched is not None:
-                self.sched.step()
-            for key, value in losses.items():
-                sums[key] = sums.get(key, 0.0) + value.item() * len(odd)
-            n, self.count = n + len(odd), self.count + 1
-            self.bar.update()
-            self.bar.set_postfix(epoch=epoch, **{k: f"{v.item():.3f}" for k, v in losses.items()})
-            if self.done:
-                break
-        return {key: value / n for key, value in sums.items()}
-
-    @property
-    def done(self) -> bool:
-        return self.count >= self.total
 
 
 def _adam(model: nn.Module, config: BaseTrainConfig, total_steps: int) -> tuple[Any, Any]:
@@ -314,8 +226,8 @@ def train_base(
     """
     device = resolve_device(config.device)
     model.to(device)
-    g_loader, g_order, g_augment, _ = _generators(config.seed)
-    loader = _loader(dataset, config.batch_size, g_loader)
+    g_loader, g_order, g_augment, _ = random_streams(config.seed)
+    loader = problem_loader(dataset, config.batch_size, g_loader)
     total = config.epochs * len(loader)
     total = min(total, config.max_steps) if config.max_steps is not None else total
     opt, sched = _adam(model, config, total)
@@ -323,14 +235,14 @@ def train_base(
     def batch_losses(epoch: int, i: int, items: Any, odd: torch.Tensor) -> dict[str, Any]:
         if augment is not None:
             items = augment(items, g_augment)
-        return {"loss": F.cross_entropy(model(_to(items, device)), odd.to(device))}
+        return {"loss": F.cross_entropy(model(to_device(items, device)), odd.to(device))}
 
     history: dict[str, Any] = {"epoch": [], "train_loss": [], "lr": []}
     history.update({} if val is None else {"val_loss": [], "val_acc": []})
     stopping = _EarlyStopping(val, config.patience)
     bar = tqdm(total=total, desc="base", disable=not config.progress, leave=False)
-    steps = _Steps(loader, g_order, opt, sched, total, bar)
-    with bar, seeded(config.seed * 4 + _TORCH, device), training_mode(model, True):
+    steps = Steps(loader, g_order, opt, sched, total, bar)
+    with bar, seeded(torch_seed(config.seed), device), training_mode(model, True):
         for epoch in range(config.epochs):
             history["train_loss"].append(steps.epoch(epoch, batch_losses)["loss"])
             history["epoch"].append(epoch)
@@ -393,13 +305,13 @@ def train_mask(
     """
     device = resolve_device(config.device)
     model.to(device)
-    g_loader, g_order, _, _ = _generators(config.seed)
-    loader = _loader(dataset, config.batch_size, g_loader)
+    g_loader, g_order, _, _ = random_streams(config.seed)
+    loader = problem_loader(dataset, config.batch_size, g_loader)
     opt = torch.optim.Adam(list(masks.parameters()), lr=config.lr)
 
     def batch_losses(epoch: int, i: int, items: Any, odd: torch.Tensor) -> dict[str, Any]:
         masks.temperature = config.temperature(epoch, i, len(loader))
-        ce = F.cross_entropy(model(_to(items, device)), odd.to(device))
+        ce = F.cross_entropy(model(to_device(items, device)), odd.to(device))
         l0 = masks.l0()
         return {"loss": ce + config.l0_lambda * l0, "ce": ce, "l0": l0}
 
@@ -407,8 +319,8 @@ def train_mask(
     history: dict[str, Any] = {k: [] for k in names + ("val_acc",) * (val is not None)}
     total = config.epochs * len(loader)
     bar = tqdm(total=total, desc="mask", disable=not config.progress, leave=False)
-    steps = _Steps(loader, g_order, opt, None, total, bar)
-    with bar, seeded(config.seed * 4 + _TORCH, device), training_mode(model, True):
+    steps = Steps(loader, g_order, opt, None, total, bar)
+    with bar, seeded(torch_seed(config.seed), device), training_mode(model, True):
         with _frozen_base(model, masks):
             for epoch in range(config.epochs):
                 for key, value in steps.epoch(epoch, batch_losses).items():
@@ -430,8 +342,8 @@ def predict(model: nn.Module, dataset: Dataset, batch_size: int = 256) -> torch.
     """The position (0..3) the model picks as odd for every problem, in eval mode."""
     device, out = device_of(model), []
     with training_mode(model, False), torch.no_grad():
-        for items, _, _ in _loader(dataset, batch_size, None):
-            out.append(model(_to(items, device)).argmax(-1).cpu())
+        for items, _, _ in problem_loader(dataset, batch_size, None):
+            out.append(model(to_device(items, device)).argmax(-1).cpu())
     return torch.cat(out)
 
 

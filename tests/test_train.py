@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from sclib.batches import shuffle_items
 from sclib.masks import add_masks
 from sclib.models.toy import toy_mlp
 from sclib.runtime import resolve_device
@@ -18,7 +19,6 @@ from sclib.train import (
     evaluate,
     loss_and_accuracy,
     predict,
-    shuffle_items,
     train_base,
     train_mask,
 )

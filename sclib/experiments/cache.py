@@ -42,7 +42,7 @@ DEFAULT_ROOT = CACHE_DIR
 
 # The code each kind of entry is made by (modules or packages, whose .py files are hashed).
 # Datasets are keyed on their generator's source by ``sclib.tasks.vision`` itself.
-_MODEL_CODE = ("sclib.tasks", "sclib.models", "sclib.train", "sclib.runtime")
+_MODEL_CODE = ("sclib.tasks", "sclib.models", "sclib.train", "sclib.batches", "sclib.runtime")
 _BASE_CODE = (*_MODEL_CODE, "sclib.pretrain", "sclib.experiments.base_models")
 CODE: dict[str, tuple[str, ...]] = {
     "pretraining": _BASE_CODE,
