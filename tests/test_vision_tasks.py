@@ -14,6 +14,7 @@ import torch
 from scipy import ndimage
 
 from sclib.tasks import get_task
+from sclib.tasks import scenes as S
 from sclib.tasks import vision as V
 from sclib.tasks.base import SPLITS
 
@@ -340,9 +341,9 @@ def test_smallest_image_size_follows_the_layout(change, monkeypatch):
     """Computed from LAYOUTS: smaller shapes (which must still draw solid) or more of them
     need a larger image, and every size from the smallest on fits."""
     before = V.smallest_image_size("number_contact")
-    assert all(V._Geometry("number_contact", s).fits() for s in range(before, 200))
-    layout = dict(V.LAYOUTS["number_contact"], **change)
-    monkeypatch.setitem(V.LAYOUTS, "number_contact", layout)
+    assert all(S.Geometry("number_contact", s).fits() for s in range(before, 200))
+    layout = dict(S.LAYOUTS["number_contact"], **change)
+    monkeypatch.setitem(S.LAYOUTS, "number_contact", layout)
     V.smallest_image_size.cache_clear()
     try:
         assert V.smallest_image_size("number_contact") > before
@@ -361,9 +362,9 @@ def test_a_shape_too_small_to_draw_fails_after_bounded_redraws():
 
 
 def test_an_image_that_cannot_be_placed_fails_within_its_budget(monkeypatch):
-    monkeypatch.setattr(V, "_MAX_SHAPES", 20)
-    g = V._Geometry("inside_number", 48)
-    never = lambda rng, g, **props: V._shape(rng, g, g.big) and None  # noqa: E731
-    monkeypatch.setitem(V._SCENES, "inside_number", never)
+    monkeypatch.setattr(S, "_MAX_SHAPES", 20)
+    g = S.Geometry("inside_number", 48)
+    never = lambda rng, g, **props: S._shape(rng, g, g.big) and None  # noqa: E731
+    monkeypatch.setitem(S._SCENES, "inside_number", never)
     with pytest.raises(RuntimeError, match="drew 20 shapes .* use a larger image_size"):
-        V._draw_image(np.random.default_rng(0), "inside_number", g, {})
+        S.draw_image(np.random.default_rng(0), "inside_number", g, {})
