@@ -11,17 +11,11 @@ import torch
 
 from sclib.experiments.base_models import base_model
 from sclib.experiments.cache import Cache
-from sclib.experiments.collect import cached_runs, load_cell, mask_tables
+from sclib.experiments.collect import cached_runs, load_cell
+from sclib.experiments.collect_masks import mask_tables
 from sclib.experiments.probe import CONDITIONS, probe_table, signal_by_condition
-from sclib.experiments.profiles import (
-    PROFILES,
-    Cell,
-    MaskSetting,
-    cells,
-    get_profile,
-    notebook_profiles,
-    tiny_profile,
-)
+from sclib.experiments.profile_settings import PROFILES, get_profile, notebook_profiles
+from sclib.experiments.profiles import Cell, MaskSetting, cells, tiny_profile
 from sclib.experiments.runner import iter_grid, run_cell, run_grids
 from sclib.experiments.search import search_grid, select_setting
 from sclib.paths import ROOT

@@ -13,7 +13,7 @@ import pytest
 import torch
 from fake_runs import run_identity
 
-import sclib.experiments.collect as collect
+import sclib.experiments.collect_masks as collect_masks
 import sclib.plots.decomposition as pdc
 from sclib.experiments.describe import included_cells
 from sclib.experiments.profiles import Cell
@@ -144,8 +144,8 @@ def kept(ours, monkeypatch) -> pd.DataFrame:
         row = by_cell[cell]._asdict() | {"masked_stages": "stage3+"}
         return None, hand_masks(row["domain"], cell.subroutine, cell.regime), row
 
-    monkeypatch.setattr(collect, "load_cell", fake_load)
-    return collect.kept_table(included_cells(ours), "quick")
+    monkeypatch.setattr(collect_masks, "load_cell", fake_load)
+    return collect_masks.kept_table(included_cells(ours), "quick")
 
 
 @pytest.fixture

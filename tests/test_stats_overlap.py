@@ -1,7 +1,8 @@
 """sclib.stats.overlap: layer regions, kept fractions, mask overlap against random masks.
 
-The end-to-end tests at the bottom pair cells through ``sclib.experiments.collect.overlap_table``,
-which loads masks and hands them to ``sclib.stats.overlap``.
+The end-to-end tests at the bottom pair cells through
+``sclib.experiments.collect_masks.overlap_table``, which loads masks and hands them to
+``sclib.stats.overlap``.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import torch
 from torch import nn
 
 from sclib.experiments.cache import Cache
-from sclib.experiments.collect import (
+from sclib.experiments.collect_masks import (
     intersected_overlap_table,
     mask_tables,
     overlap_for_base,
     overlap_table,
 )
-from sclib.experiments.profiles import PROFILES, Cell
+from sclib.experiments.profile_settings import PROFILES
+from sclib.experiments.profiles import Cell
 from sclib.masks import add_masks
 from sclib.stats.grading import grade_components
 from sclib.stats.overlap import (
@@ -192,7 +194,7 @@ def test_intersected_overlap_table_groups_mask_seeds_per_subroutine(monkeypatch)
         row.update(asdict(cell), domain="language")
         return None, masks[cell.subroutine, cell.mask_seed], row
 
-    monkeypatch.setattr("sclib.experiments.collect.load_cell", fake_load_cell)
+    monkeypatch.setattr("sclib.experiments.collect_masks.load_cell", fake_load_cell)
     verb = replace(CELL, subroutine="verb")
     cell_list = [CELL, replace(CELL, mask_seed=1), verb, replace(verb, mask_seed=1)]
     table = intersected_overlap_table(cell_list, TINY)
@@ -258,7 +260,7 @@ def test_overlap_table_pairs_cells_and_compares_shared_layers(monkeypatch):
         row = {"base_model_id": "b0", "masked_stages": region, "profile": "tiny"}
         return None, masks[cell.subroutine, cell.mask_seed], row
 
-    monkeypatch.setattr("sclib.experiments.collect.load_cell", fake_load_cell)
+    monkeypatch.setattr("sclib.experiments.collect_masks.load_cell", fake_load_cell)
     cell_list = [CELL, replace(CELL, mask_seed=1), replace(CELL, subroutine="verb")]
     seeds = overlap_table(cell_list, TINY, across="mask_seeds")
     assert seeds["comparison"].unique().tolist() == ["mask_seeds"]

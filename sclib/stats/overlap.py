@@ -2,14 +2,14 @@
 
 Used by ``notebooks/04_imperfect_decomposition.ipynb`` (Lepori et al., arXiv 2301.10884,
 on imperfect decomposition: partial overlap of the two subroutines' masks), through
-``sclib.experiments.collect`` (``overlap_table`` and ``kept_table`` load the masks of runs
+``sclib.experiments.collect_masks`` (``overlap_table`` and ``kept_table`` load the masks of runs
 and hand them here) and ``sclib.plots.decomposition``. Everything here takes kept masks
 (``MaskSet.kept()``) or the tables made of them; nothing trains or reads the cache.
 
 Overlap is the per-layer intersection over union |A & B| / |A | B| (``sclib.masks.iou``),
 always per layer and never pooled before dividing; a pooled figure per region is the
 ratio of the summed intersections to the summed unions (:func:`overlap_by_region`).
-Two ways to pick A and B (the ``method`` column of ``sclib.experiments.collect``'s tables):
+Two ways to pick A and B (the ``method`` column of ``sclib.experiments.collect_masks`` tables):
 ``"single_mask"``, one selected mask per subroutine (:func:`mask_overlap`), and
 ``"intersect_seeds"``, the paper's way: each subroutine's masks intersected over its mask
 seeds first (:func:`intersected_overlap`), which keeps only the weights every seed found.
@@ -34,7 +34,7 @@ from torch import Tensor
 from sclib.masks import MaskSet, iou
 from sclib.stats.vocabulary import BASE_COLUMNS
 
-# identifier columns of a pair of masks (a row of ``sclib.experiments.collect.overlap_table``)
+# identifier columns of a pair of masks (a row of ``sclib.experiments.collect_masks.overlap_table``)
 PAIR_COLUMNS = (
     "comparison",
     "method",
