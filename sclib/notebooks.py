@@ -20,7 +20,7 @@ from sclib.paths import NOTEBOOKS_DIR, ROOT
 
 NOTEBOOKS = NOTEBOOKS_DIR
 BUILD = ROOT / "build" / "notebooks"
-PROFILES = ("quick", "full", "paper")  # the names of sclib.experiments.profiles.PROFILES
+PROFILES = ("quick", "full", "paper")  # the names of sclib.experiments.profile_settings.PROFILES
 
 
 def numbered_notebooks(only: list[str] | None = None) -> list[Path]:

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from sclib.ablation import ablated
-from sclib.experiments.profiles import Cell, get_profile
+from sclib.experiments.profile_settings import get_profile
+from sclib.experiments.profiles import Cell
 from sclib.experiments.runner import check_cell
 from sclib.lab.explorer import Subnetworks
 from sclib.lab.toy import ToyConfig

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 import sclib.experiments.collect as collect
-from sclib.experiments.profiles import Cell, get_profile, tiny_profile
+from sclib.experiments.profile_settings import get_profile
+from sclib.experiments.profiles import Cell, tiny_profile
 
 PROFILE = tiny_profile(get_profile("vision", "quick"))
 CELLS = [

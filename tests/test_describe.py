@@ -8,7 +8,8 @@ import pandas as pd
 from fake_runs import run_identity
 
 from sclib.experiments.describe import describe_profile, describe_regimes, included_cells
-from sclib.experiments.profiles import Cell, cells, get_profile
+from sclib.experiments.profile_settings import get_profile
+from sclib.experiments.profiles import Cell, cells
 from sclib.stats.vocabulary import REGIMES
 
 

@@ -22,13 +22,8 @@ from sclib.experiments import runner
 from sclib.experiments.base_models import base_model
 from sclib.experiments.cache import Cache
 from sclib.experiments.describe import included_cells
-from sclib.experiments.profiles import (
-    PROFILES,
-    Cell,
-    MaskSetting,
-    lambda_ladder,
-    tiny_profile,
-)
+from sclib.experiments.profile_settings import PROFILES
+from sclib.experiments.profiles import Cell, MaskSetting, lambda_ladder, tiny_profile
 from sclib.experiments.runner import lambda_sensitivity, run_cell
 from sclib.experiments.search import maskable_weights, select_setting
 from sclib.masks import add_masks

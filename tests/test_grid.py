@@ -19,7 +19,8 @@ from sclib.experiments.jobs import Job, JobFailed, job_cached, plan_jobs, run_jo
 from sclib.experiments.jobs_estimate import Timings
 from sclib.experiments.jobs_pool import PoolOptions, read_status, run_jobs, status_path
 from sclib.experiments.jobs_results import collect_jobs
-from sclib.experiments.profiles import cells, get_profile
+from sclib.experiments.profile_settings import get_profile
+from sclib.experiments.profiles import cells
 from sclib.grid import main
 from sclib.stats.vocabulary import BASE_COLUMNS
 

@@ -12,7 +12,8 @@ import pytest
 from sclib import notebooks
 from sclib.experiments.jobs import GRID_PROFILES, plan_jobs
 from sclib.experiments.jobs_estimate import DEFAULT_SECONDS, Timings
-from sclib.experiments.profiles import PROFILES, cells, get_profile
+from sclib.experiments.profile_settings import PROFILES, get_profile
+from sclib.experiments.profiles import cells
 from sclib.tasks import get_task
 
 DOMAINS = ("vision", "language")

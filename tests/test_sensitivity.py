@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from sclib.experiments.cache import Cache
-from sclib.experiments.profiles import PROFILES, Cell, lambda_ladder, tiny_profile
+from sclib.experiments.profile_settings import PROFILES
+from sclib.experiments.profiles import Cell, lambda_ladder, tiny_profile
 from sclib.experiments.runner import run_cell, sensitivity_table
 from sclib.plots.sensitivity import lambda_sensitivity_figure
 

@@ -10,7 +10,8 @@ import torch
 from sclib.ablation import ABLATION_MODES
 from sclib.experiments.cache import Cache
 from sclib.experiments.collect import cached_choices
-from sclib.experiments.profiles import PROFILES, Cell
+from sclib.experiments.profile_settings import PROFILES
+from sclib.experiments.profiles import Cell
 from sclib.lab.drawing import png
 from sclib.lab.exercises import check_prediction, lambda_sweep
 from sclib.lab.explorer import MODES

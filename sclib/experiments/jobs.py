@@ -28,7 +28,8 @@ from typing import Any
 
 from sclib.experiments.base_models import pretrained_embedder, pretraining_config
 from sclib.experiments.cache import Cache
-from sclib.experiments.profiles import PRETRAINING, PROFILES, Cell, Profile, cells, get_profile
+from sclib.experiments.profile_settings import PROFILES, get_profile
+from sclib.experiments.profiles import PRETRAINING, Cell, Profile, cells
 from sclib.experiments.profiles import tiny_profile as make_tiny
 from sclib.experiments.runner import check_cell, run_cell
 from sclib.models import ARCHITECTURES

@@ -29,7 +29,8 @@ import pandas as pd
 from sclib.ablation import ABLATION_MODES, ablated, check_complement
 from sclib.experiments.base_models import base_model, pretraining_of, task_for
 from sclib.experiments.cache import Cache
-from sclib.experiments.profiles import PRETRAINING, Cell, MaskSetting, Profile, cells, get_profile
+from sclib.experiments.profile_settings import get_profile
+from sclib.experiments.profiles import PRETRAINING, Cell, MaskSetting, Profile, cells
 from sclib.experiments.search import ladders, mask_at, mask_include, searched_mask
 from sclib.masks import MaskSet
 from sclib.models import ARCHITECTURES

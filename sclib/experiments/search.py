@@ -132,7 +132,7 @@ def search_grid(
     For each (init, lr, region), lambdas from largest to smallest, stopping after the
     first whose ``info["val_mask_task_acc"]`` reaches ``profile.selection_threshold``.
 
-    >>> from sclib.experiments.profiles import PROFILES
+    >>> from sclib.experiments.profile_settings import PROFILES
     >>> p = replace(PROFILES[("vision", "quick")], lambdas=(1e-6, 1e-4, 1e-5))
     >>> acc = {1e-4: 0.5, 1e-5: 0.95, 1e-6: 1.0}
     >>> [s.l0_lambda for s, _ in search_grid(p, lambda s: {"val_mask_task_acc": acc[s.l0_lambda]})]

@@ -32,7 +32,7 @@ import torch
 from sclib.ablation import ABLATION_MODES, ablated
 from sclib.experiments.cache import Cache
 from sclib.experiments.collect import cached_choices
-from sclib.experiments.profiles import PROFILES
+from sclib.experiments.profile_settings import PROFILES
 from sclib.lab.subjects import (
     CHOICE_COLUMNS,
     RUN_COLUMNS,

@@ -20,7 +20,8 @@ from torch import nn
 from sclib.experiments.base_models import task_for
 from sclib.experiments.cache import Cache
 from sclib.experiments.collect import ReadOnlyCache, load_cell
-from sclib.experiments.profiles import Cell, Profile, get_profile
+from sclib.experiments.profile_settings import get_profile
+from sclib.experiments.profiles import Cell, Profile
 from sclib.lab.toy import ToyRun
 from sclib.masks import MaskSet
 from sclib.tasks.base import ProblemSet, Task
