@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from sclib.experiments.probe import CONDITIONS, _condition, odd_signal
+from sclib.experiments.probe import CONDITIONS, odd_signal, probed_as
 from sclib.masks import add_masks
 from sclib.models.head import OddOneOut
 from sclib.tasks.base import ProblemSet
@@ -51,9 +51,9 @@ def test_conditions_restore_the_model_and_reject_unknown_names():
     model, masks = masked_identity()
     x = torch.ones(1, 3)
     before = model.embedder(x).clone()
-    with _condition(masks, "none"):
+    with probed_as(masks, "none"):
         assert torch.equal(model.embedder(x), torch.ones(1, 3))  # the bias alone
     assert torch.equal(model.embedder(x), before)
     with pytest.raises(ValueError, match="choose one of: full, subnetwork, rest, none"):
-        with _condition(masks, "half"):
+        with probed_as(masks, "half"):
             pass

@@ -32,7 +32,7 @@ CONDITIONS = ("full", "subnetwork", "rest", "none")
 
 
 @contextmanager
-def _condition(masks: MaskSet, name: str):
+def probed_as(masks: MaskSet, name: str):
     """The masked model as ``name``: the full model, the subnetwork alone, the rest alone
     (the subnetwork zero-ablated), or none of the masked weights."""
     if name == "full":
@@ -73,7 +73,7 @@ def odd_signal(model: Any, masks: MaskSet, problems: Any, batch: int = 64) -> pd
     rows, signals = [], {}
     with torch.no_grad(), training_mode(model, False):
         for name in CONDITIONS:
-            with _condition(masks, name):
+            with probed_as(masks, name):
                 e = _embeddings(model, problems, batch)
             picked = e[torch.arange(len(odd)), odd]
             signal = picked - (e.sum(1) - picked) / (e.shape[1] - 1)
