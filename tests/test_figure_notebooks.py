@@ -56,7 +56,8 @@ def test_02_modularity_across_architectures(figures):
     assert (table["source"] == "paper").any()
     for col in SCORES:
         assert ours[col].dropna().between(-0.75, 0.75).all(), col
-    assert ours["kept_fraction"].between(0, 1).all()
+    kept = ours["kept_fraction"]  # NaN where every run of a cell is excluded
+    assert kept.notna().any() and kept.dropna().between(0, 1).all()
 
 
 @pytest.mark.slow
