@@ -19,7 +19,7 @@ from sclib.plots.modularity import (
     summary_table,
     verdicts,
 )
-from sclib.plots.style import save_figure
+from sclib.plots.style import COLORS, save_figure
 from sclib.stats.reference import paper_runs
 from sclib.stats.vocabulary import PAPER_LABEL
 
@@ -81,12 +81,17 @@ def legend_texts(fig) -> list[str]:
     return [t.get_text() for legend in fig.legends for t in legend.get_texts()]
 
 
+def left_titles(fig) -> list[str]:
+    return [ax.get_title(loc="left") for ax in fig.get_axes()]
+
+
 def test_figure_has_a_row_per_domain_and_a_paper_legend(ours, paper):
     fig = modularity_figure(ours, paper)
     axes = fig.get_axes()
     assert len(axes) == 4
-    titles = [ax.get_title() for ax in axes]
-    assert titles[0].startswith("vision: subnetwork") and titles[3].startswith("language: ablation")
+    titles = left_titles(fig)
+    assert titles[0].startswith("(a) vision, subnetwork score")
+    assert titles[3].startswith("(d) language, ablation score")
     texts = legend_texts(fig)
     assert any(t.startswith(PAPER_LABEL) for t in texts)
     assert any("ResNet (small)" in t for t in texts) and any("ResNet50" in t for t in texts)
@@ -114,11 +119,11 @@ def test_one_domain_single_row_and_full(ours, paper):
     plt.close(fig)
     full = pd.DataFrame([fake_row(profile="full", subnetwork=0.7)])
     fig = modularity_figure(ours.iloc[[4]], paper, full=full)
-    assert [ax.get_title().split(":")[0] for ax in fig.get_axes()] == [
-        "vision",
-        "vision",
-        "language",
-        "language",
+    assert [t.split(",")[0] for t in left_titles(fig)] == [
+        "(a) vision",
+        "(b) vision",
+        "(c) language",
+        "(d) language",
     ]
     assert any(t.startswith(FULL_LABEL) for t in legend_texts(fig))
     plt.close(fig)
@@ -172,6 +177,7 @@ def test_save_figure_writes_three_files(ours, paper, tmp_path):
     plt.close(fig)
     assert [p.name for p in paths] == ["modularity.png", "modularity.pdf", "modularity.csv"]
     assert all(p.stat().st_size > 0 for p in paths)
+    assert plt.imread(paths[0]).shape[1] <= 1600  # legible at README width
     assert len(pd.read_csv(paths[2])) == len(summary)
 
 
@@ -199,3 +205,35 @@ def test_save_figure_with_runs_writes_their_provenance(ours, paper, tmp_path):
     assert record["runs"]["git_revs"] == ["abc1234"] and record["runs"]["profiles"] == ["quick"]
     assert record["runs"]["n_runs"] == len(runs)
     assert {"device", "torch_version"} <= set(record["drawn_with"])
+
+
+def test_title_states_the_finding_computed_from_the_runs(ours, paper):
+    fig = modularity_figure(ours, paper)  # inside shows the effect, contact (0.0 vs 0.0) not
+    assert fig._suptitle.get_text().startswith("Selective subnetworks in 2 of 4 cells drawn")
+    ablation = left_titles(fig)[1]  # inside -0.3 and contact 0.0 against random +0.05 and 0.0
+    assert "hurts its own subroutine more (mean ablation score -0.20, random ablation +0.03)" in (
+        ablation.replace("\n", " ")
+    )
+    plt.close(fig)
+    modular = ours.iloc[[0, 1]]
+    fig = modularity_figure(modular, paper)
+    assert fig._suptitle.get_text().startswith("Selective subnetworks in every cell drawn")
+    plt.close(fig)
+    flat = ours.iloc[[0, 1]].assign(ablation_score=0.02, sampled_ablation_score=0.0)
+    fig = modularity_figure(flat, paper)
+    assert fig._suptitle.get_text().startswith("No cell drawn shows a selective subnetwork")
+    assert "No selective effect of ablating" in left_titles(fig)[1].replace("\n", " ")
+    plt.close(fig)
+
+
+def test_colour_is_the_regime_in_every_series_of_ours(ours, paper):
+    fig = modularity_figure(ours, paper)
+    faces = {
+        tuple(np.round(c[:3], 3))
+        for ax in fig.get_axes()
+        for coll in ax.collections
+        for c in coll.get_facecolors()
+    }
+    for regime in ("scratch", "pretrained"):  # ours: vision scratch, language pretrained
+        assert tuple(np.round(COLORS[regime], 3)) in faces, regime
+    plt.close(fig)

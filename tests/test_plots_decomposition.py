@@ -1,4 +1,5 @@
-"""sclib.plots.decomposition and decomposition_figure on synthetic runs and hand-made masks."""
+"""sclib.plots.decomposition, decomposition_figure and decomposition_layers: notebook 04's
+tables and figures on synthetic runs and hand-made masks."""
 
 from __future__ import annotations
 
@@ -17,8 +18,18 @@ import sclib.experiments.collect_masks as collect_masks
 import sclib.plots.decomposition as pdc
 from sclib.experiments.describe import included_cells
 from sclib.experiments.profiles import Cell
-from sclib.plots.decomposition_figure import decomposition_figure
-from sclib.plots.decomposition_layers import paper_iou_range, region_key
+from sclib.plots.decomposition_figure import (
+    FIGURE_STEMS,
+    decomposition_figures,
+    grades_figure,
+    scores_figure,
+)
+from sclib.plots.decomposition_layers import (
+    layers_figure,
+    overlap_figure,
+    paper_iou_range,
+    region_key,
+)
 from sclib.plots.style import save_figure
 from sclib.stats.overlap import mask_overlap
 from sclib.stats.reference import paper_runs
@@ -181,7 +192,7 @@ def test_region_order_and_paper_ranges():
 
 
 def test_tables_match_the_paper_by_task_and_leave_out_excluded(tables):
-    a, b = tables["a"], tables["b"]
+    a, b = tables["ablation"], tables["gap"]
     paper = a[a["source"] == "paper"]
     assert set(paper["task"]) == {"inside_contact", "sv_agreement"}
     assert set(paper["variant"]) <= {"none", "singular"}
@@ -197,14 +208,14 @@ def test_tables_match_the_paper_by_task_and_leave_out_excluded(tables):
 
 
 def test_overlap_is_pooled_per_region_with_random_expectation(tables):
-    c = tables["c"]
+    c = tables["overlap"]
     stage3 = c[(c["domain"] == "vision") & (c["region"] == "stage3")]
     assert np.allclose(stage3["iou"], 2 / 6)  # 2 shared of 6 kept, pooled over 2 layers
     assert np.allclose(stage3["random_expected_iou"], 0.16 / 0.64)  # p = q = 0.4
 
 
 def test_grades_label_their_variant(tables):
-    e = tables["e"]
+    e = tables["grades"]
     ours = e[e["source"] != "paper"]
     assert set(ours["grade_kind"]) == {"random_corrected", "zero_only"}
     assert set(e[e["source"] == "paper"]["grade_kind"]) == {"zero_only"}
@@ -216,35 +227,75 @@ def test_grades_label_their_variant(tables):
     assert inside["n_base_models"].iloc[0] == 2
 
 
-def test_figure_numbers_and_csv(tables):
+def test_figure_numbers(tables):
     numbers = pdc.figure_numbers(tables)
-    assert set(numbers) == {"a", "b", "c", "d", "e"}
-    d = numbers["d"]
-    assert np.allclose(d["kept_fraction"], 0.4)
-    c = numbers["c"]
-    assert np.allclose(c["iou_over_random"], (2 / 6) / 0.25)
-    csv = pdc.decomposition_csv(tables)
-    assert csv.columns[0] == "panel"
-    assert set(csv["panel"]) == {"a", "b", "c", "d", "e"}
+    assert set(numbers) == {"ablation", "gap", "overlap", "kept", "grades"}
+    assert np.allclose(numbers["kept"]["kept_fraction"], 0.4)
+    assert np.allclose(numbers["overlap"]["iou_over_random"], (2 / 6) / 0.25)
 
 
-def test_figure_draws_every_panel_and_saves(tables, tmp_path):
-    fig = decomposition_figure(tables)
+def panel_letters_of(fig) -> list[str]:
+    """The panel letters of a figure's titled axes, in order."""
     titles = [ax.get_title(loc="left") for ax in fig.get_axes()]
-    for panel in ("(a)", "(b)", "(c) vision", "(c) language", "(d) vision", "(e) language"):
-        assert any(t.startswith(panel) for t in titles), panel
-    c_vision = next(
-        ax for ax in fig.get_axes() if ax.get_title(loc="left").startswith("(c) vision")
-    )
-    labels = c_vision.get_legend_handles_labels()[1]
+    return [t[1] for t in titles if t.startswith("(") and t[2] == ")"]
+
+
+def test_four_figures_one_message_each_with_their_panels(tables, tmp_path):
+    figures = decomposition_figures(tables)
+    assert tuple(figures) == FIGURE_STEMS
+    for stem, (fig, data) in figures.items():
+        letters = panel_letters_of(fig)
+        assert letters == ["a", "b"], stem  # each letter once, from (a): two domains, or (a)(b)
+        assert data.columns[0] == "panel" and set(data["panel"]) == {"a", "b"}, stem
+        paths = save_figure(fig, tmp_path / stem, data)
+        assert plt.imread(paths[0]).shape[1] <= 1600, stem  # legible at README width
+        plt.close(fig)
+    overlap = figures["mask_overlap"][1]
+    assert set(overlap.loc[overlap["panel"] == "a", "domain"]) == {"vision"}
+    scores = figures["imperfect_decomposition"][1]
+    assert "score" in scores and "other_above_chance" in scores
+
+
+def test_overlap_figure_shows_the_papers_bands_on_vision(tables):
+    fig = overlap_figure(tables)
+    vision, language = fig.get_axes()[:2]
+    assert vision.get_title(loc="left").startswith("(a) vision, ResNet (small)")
+    assert language.get_title(loc="left").startswith("(b) language, MiniLM")
+    labels = [t.get_text() for lg in fig.legends for t in lg.get_texts()]
     assert "paper: IoU 0.03-0.12 (conv layers), 3-seed intersections" in labels
     assert "paper: IoU 0.24-0.32 (MLP), 3-seed intersections; MLP masks not annealed" in labels
-    paths = save_figure(fig, tmp_path / "imperfect", pdc.decomposition_csv(tables))
-    assert all(p.exists() for p in paths)
     plt.close(fig)
 
 
-def test_figure_with_one_domain_and_no_paper(ours, overlap, kept):
+def test_figure_titles_state_their_findings_from_the_data(tables, ours, overlap, kept):
+    # hand-made masks: IoU 1/3 against 0.25 for random masks of their size; both keep 40%
+    fig = overlap_figure(tables)
+    title = fig._suptitle.get_text().replace("\n", " ")
+    assert title.startswith("The two subroutines' masks share about as many weights as random")
+    assert "vision: IoU 0.33 vs 0.25" in title
+    plt.close(fig)
+    shared = overlap.assign(intersection=overlap["union"])  # identical masks: IoU 1
+    more = pdc.decomposition_tables(ours, None, shared, kept, n_boot=50)
+    fig = overlap_figure(more)
+    assert fig._suptitle.get_text().startswith("The two subroutines' masks share more weights")
+    plt.close(fig)
+    # scores: our trained runs are 0.2 above chance on the other subroutine: imperfect
+    fig = scores_figure(tables)
+    assert fig._suptitle.get_text().startswith("Decomposition is imperfect")
+    plt.close(fig)
+    clean = ours.assign(sub_acc_other=0.25, subnetwork_score=0.7)
+    fig = scores_figure(pdc.decomposition_tables(clean, None, overlap, kept, n_boot=50))
+    assert fig._suptitle.get_text().startswith("Decomposition is clean in every run")
+    plt.close(fig)
+    fig = grades_figure(tables)
+    assert fig._suptitle.get_text().startswith("Decomposition is graded")
+    plt.close(fig)
+    fig = layers_figure(tables)
+    assert "keep the largest fraction of weights in" in fig._suptitle.get_text()
+    plt.close(fig)
+
+
+def test_figures_with_one_domain_and_no_paper(ours, overlap, kept):
     only = ours[ours["domain"] == "language"]
     tables = pdc.decomposition_tables(
         only,
@@ -253,19 +304,22 @@ def test_figure_with_one_domain_and_no_paper(ours, overlap, kept):
         kept[kept["domain"] == "language"],
         n_boot=50,
     )
-    assert set(tables["a"]["source"]) == {"ours (quick profile)"}
-    fig = decomposition_figure(tables)
-    assert not any(ax.get_title(loc="left").startswith("(c) vision") for ax in fig.get_axes())
-    plt.close(fig)
+    assert set(tables["ablation"]["source"]) == {"ours (quick profile)"}
+    for stem, (fig, data) in decomposition_figures(tables).items():
+        titles = [ax.get_title(loc="left") for ax in fig.get_axes()]
+        assert not any("vision" in t for t in titles), stem
+        assert set(data["panel"]) <= {"a", "b"}, stem
+        plt.close(fig)
 
 
-def test_figure_without_masks_says_so(ours):
+def test_figures_without_masks_say_so(ours):
     tables = pdc.decomposition_tables(ours, None, pd.DataFrame(), pd.DataFrame(), n_boot=50)
-    assert tables["c"].empty and "random_expected_iou" in tables["c"]
-    fig = decomposition_figure(tables)
-    texts = [t.get_text() for ax in fig.get_axes() for t in ax.texts]
+    assert tables["overlap"].empty and "random_expected_iou" in tables["overlap"]
+    texts = []
+    for fig, _ in decomposition_figures(tables).values():
+        texts += [t.get_text() for ax in fig.get_axes() for t in ax.texts]
+        plt.close(fig)
     assert "no pairs of masks" in texts and "no masks" in texts
-    plt.close(fig)
 
 
 def test_seed_intersections_are_drawn_and_counted_apart(ours, overlap, kept):
@@ -275,22 +329,20 @@ def test_seed_intersections_are_drawn_and_counted_apart(ours, overlap, kept):
     paper_way = paper_way.assign(intersection=0, union=8, iou=0.0)
     both = pd.concat([single, paper_way], ignore_index=True)
     tables = pdc.decomposition_tables(ours, None, both, kept, n_boot=50)
-    c = pdc.figure_numbers(tables)["c"].set_index("method")
+    c = pdc.figure_numbers(tables)["overlap"].set_index("method")
     assert np.allclose(c.loc["single_mask", "iou"], 2 / 6)
     assert np.allclose(c.loc["intersect_seeds", "iou"], 0.0)
-    fig = decomposition_figure(tables)
-    c_vision = next(
-        ax for ax in fig.get_axes() if ax.get_title(loc="left").startswith("(c) vision")
-    )
-    labels = c_vision.get_legend_handles_labels()[1]
+    fig = overlap_figure(tables)
+    labels = fig.get_axes()[0].get_legend_handles_labels()[1]
     assert "ours, scratch: IoU of mask-seed intersections" in labels
+    assert "IoU 0.33 vs 0.25" in fig._suptitle.get_text()  # single masks only, not the 0.0
     plt.close(fig)
 
 
 def test_caption_counts_the_runs_left_out(tables, ours):
     runs = ours.assign(excluded=False, mask_passed=True)
     runs.loc[runs.index[:2], ["excluded", "mask_passed"]] = [True, False]
-    fig = decomposition_figure(tables, runs=runs)
+    fig = scores_figure(tables, runs=runs)
     title = fig._suptitle.get_text()
     assert f"{len(runs) - 2} runs drawn, 2 excluded (2 with no subnetwork passing)" in title
     plt.close(fig)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fake_runs import run_identity
+from matplotlib.patches import Rectangle
 
 from sclib.plots.pretraining import (
     PAPER_ALL,
@@ -21,7 +22,7 @@ from sclib.plots.pretraining import (
     regime_table,
 )
 from sclib.plots.pretraining_figure import pretrained_vs_random_figure
-from sclib.plots.style import save_figure
+from sclib.plots.style import COLORS, save_figure
 from sclib.stats.reference import paper_runs
 from sclib.stats.reliability import fraction_significant
 from sclib.stats.vocabulary import PAPER_LABEL
@@ -182,23 +183,91 @@ def test_interaction_table(seeded, quick, paper):
     assert len(none) == 0 and "p_value" in none
 
 
+def left_titles(fig) -> list[str]:
+    return [ax.get_title(loc="left") for ax in fig.get_axes()]
+
+
+def bars_at(ax, x: float) -> list[Rectangle]:
+    """The bars of a panel whose centre is at ``x``."""
+    return [
+        p
+        for p in ax.patches
+        if isinstance(p, Rectangle) and abs(p.get_x() + p.get_width() / 2 - x) < 1e-6
+    ]
+
+
+def ours_x(regime_index: int, n_groups: int = 3) -> float:
+    """Where the reliability panel puts our bar of a regime (our group comes first)."""
+    return regime_index - 0.4 + 0.5 * 0.8 / n_groups
+
+
 def test_figure_two_domains_missing_regime_and_legend(quick, paper):
     fig = pretrained_vs_random_figure(cell_table(quick, paper))
     axes = fig.get_axes()
     assert len(axes) == 6
-    assert [ax.get_title().split(":")[0] for ax in axes] == ["vision"] * 3 + ["language"] * 3
+    assert [t.split(",")[0] for t in left_titles(fig)] == [
+        "(a) vision", "(b) vision", "(c) vision", "(d) language", "(e) language", "(f) language",
+    ]  # fmt: skip
     ticks = [t.get_text() for t in axes[0].get_xticklabels()]
     assert ticks[1] == "pretrained\nours: not run\npaper: SimCLR"
     lang = [t.get_text() for t in axes[3].get_xticklabels()]
     assert lang[1] == "pretrained\nours: MiniLM weights\npaper: LM"
     texts = [t.get_text() for t in axes[2].texts]
-    assert "no runs" in texts and "0/2\n(2 u.)" in texts
+    assert "no runs" in texts and "untestable (2 cells)" in texts
     legend = [t.get_text() for lg in fig.legends for t in lg.get_texts()]
     assert f"{OURS}: Inside-Contact Inside, ResNet (small)" in legend
     assert f"{OURS}: SV-Agreement Verb (singular), MiniLM" in legend
     assert f"{PAPER_LABEL}: WideResNet50" in legend
-    assert any("random ablation" in t for t in legend) and any("untestable" in t for t in legend)
+    assert any("random ablation" in t for t in legend)
     assert f"{OURS}: 9 runs in 9 cells drawn, 1 excluded" in fig._suptitle.get_text()
+    plt.close(fig)
+
+
+def test_figure_is_legible_at_readme_width(quick, paper, tmp_path):
+    fig = pretrained_vs_random_figure(cell_table(quick, paper))
+    paths = save_figure(fig, tmp_path / "pretrained_vs_random", cell_table(quick, paper))
+    plt.close(fig)
+    assert plt.imread(paths[0]).shape[1] <= 1600
+
+
+def test_untestable_cells_are_drawn_as_absent_with_a_label(quick, seeded, paper):
+    """One base model per cell: no bar at all at our position (never a full-height one)."""
+    fig = pretrained_vs_random_figure(cell_table(quick, paper))
+    reliability = fig.get_axes()[2]
+    for i in (0, 2):  # vision scratch and untrained: 2 and 1 cells of ours, all untestable
+        assert bars_at(reliability, ours_x(i)) == []
+        labels = [t for t in reliability.texts if abs(t.get_position()[0] - ours_x(i)) < 1e-6]
+        assert [t.get_text().split(" (")[0] for t in labels] == ["untestable"]
+    assert bars_at(reliability, ours_x(0) + 0.8 / 3)  # the paper's matched cells are tested
+    assert "too few base models to test" in left_titles(fig)[2].replace("\n", " ")
+    plt.close(fig)
+    # three base models per cell: tested, so our bars are drawn, in the regime's colour
+    fig = pretrained_vs_random_figure(cell_table(seeded, paper))
+    reliability = fig.get_axes()[2]
+    for i, regime in enumerate(("scratch", "pretrained", "untrained")):
+        (bar,) = bars_at(reliability, ours_x(i))
+        assert np.allclose(bar.get_facecolor()[:3], COLORS[regime])
+        assert bar.get_height() == pytest.approx(0.0 if regime == "untrained" else 1.0)
+    assert not any(t.get_text().startswith("untestable") for t in reliability.texts)
+    plt.close(fig)
+
+
+def test_title_compares_pretrained_with_scratch_both_ways(seeded, paper):
+    fig = pretrained_vs_random_figure(cell_table(seeded, paper))  # pretrained -0.6, scratch -0.2
+    title = fig._suptitle.get_text().replace("\n", " ")
+    assert title.startswith(
+        "Pretrained subnetworks ablate more selectively than scratch ones (vision"
+    )
+    plt.close(fig)
+    swapped = seeded.assign(
+        regime=seeded["regime"].map(
+            {"scratch": "pretrained", "pretrained": "scratch", "untrained": "untrained"}
+        )
+    )
+    swapped["pretraining"] = np.where(swapped["regime"] == "pretrained", "simclr", "none")
+    fig = pretrained_vs_random_figure(cell_table(swapped, paper))
+    title = fig._suptitle.get_text().replace("\n", " ")
+    assert title.startswith("Scratch subnetworks ablate more selectively than pretrained ones (vis")
     plt.close(fig)
 
 

@@ -1,21 +1,23 @@
-"""Figure 04, imperfect decomposition: the tables behind its five panels; nothing here trains.
+"""Figures 04, imperfect decomposition: the tables behind them; nothing here trains.
 
 Used by ``notebooks/04_imperfect_decomposition.ipynb`` (Lepori et al., arXiv 2301.10884,
-on imperfect decomposition). Five panels, each from one function of ``sclib.stats.grading`` or ``.overlap``:
+on imperfect decomposition). Five tables, each from one function of ``sclib.stats.grading``
+or ``.overlap``, keyed by what they hold:
 
-- (a) ablation scores of every run, ours beside the paper's (``ablation_distribution``);
-- (b) how far subnetworks are from the ideal score of 0.75, split into what they keep on the
-  other subroutine and what they miss on their own (``gap_to_ideal``);
-- (c) IoU of the two subroutines' masks per region of one base model, beside size-matched
-  random masks and the paper's reported range (``overlap_table``, ``overlap_by_region``);
-- (d) kept fraction per layer, one line per subroutine (``kept_by_layer``);
-- (e) a decomposition grade per cell with a 95% interval (``graded_summary``: t(G-1) over
-  base-model means below 6 base models, a cluster bootstrap from 6 on).
+- ``ablation``: ablation scores of every run, ours beside the paper's (``ablation_distribution``);
+- ``gap``: how far subnetworks are from the ideal score of 0.75, split into what they keep on
+  the other subroutine and what they miss on their own (``gap_to_ideal``);
+- ``overlap``: IoU of the two subroutines' masks per region of one base model, beside
+  size-matched random masks and the paper's reported range (``overlap_table``,
+  ``overlap_by_region``);
+- ``kept``: kept fraction per layer, one line per subroutine (``kept_by_layer``);
+- ``grades``: a decomposition grade per cell with a 95% interval (``graded_summary``: t(G-1)
+  over base-model means below 6 base models, a cluster bootstrap from 6 on).
 
 ``ours`` is a table of ``run_grid`` rows; ``paper`` is ``sclib.stats.reference.paper_runs()``. The
 paper's runs are matched to ours by domain, task, subroutine and number variant (never by
 architecture: our models are other, smaller ones), as in ``sclib.plots.modularity``. The
-figure is :func:`sclib.plots.decomposition_figure.decomposition_figure`.
+figures, one message each, are :func:`sclib.plots.decomposition_figure.decomposition_figures`.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def matched_paper(paper: pd.DataFrame, ours: pd.DataFrame) -> pd.DataFrame:
 
 
 def _group(frame: pd.DataFrame) -> pd.Series:
-    """The row label of panels (a) and (b): domain, source, regime (and its pretraining)."""
+    """The row label of the ablation and gap tables: domain, source, regime (and pretraining)."""
 
     def label(row: pd.Series) -> str:
         regime, pre = row["regime"], row.get("pretraining", "none")
@@ -66,21 +68,22 @@ def decomposition_tables(
     n_boot: int = 2000,
     seed: int = 0,
 ) -> dict[str, pd.DataFrame]:
-    """The data of each panel, keyed "a" to "e".
+    """The data of the figures, keyed by what each table holds (``TABLES``).
 
     Args:
         ours: ``run_grid`` rows (every regime and seed).
         paper: ``sclib.stats.reference.paper_runs()`` (or None); matched by :func:`matched_paper`.
         overlap: per-layer ``overlap_table(..., across="subroutines")`` rows.
-        kept: :func:`kept_table` rows.
-        n_boot, seed: the cluster bootstrap of panel (e) (from 6 base models on).
+        kept: ``sclib.experiments.collect_masks.kept_table`` rows.
+        n_boot, seed: the cluster bootstrap of the grades (from 6 base models on).
 
     Returns:
-        a: one row per run and ablation (``zero``; ours also ``randomly_sampled``) with
-        ``group``; b: ``gap_to_ideal`` per run with ``group``; c: ``overlap_by_region`` per
-        pair of masks with ``domain``; d: ``kept`` as given; e: ``graded_summary`` per cell
-        and grade variant (ours: random_corrected and zero_only; paper: zero_only), cells with
-        no graded run left out. Excluded base models are left out throughout.
+        ablation: one row per run and ablation (``zero``; ours also ``randomly_sampled``)
+        with ``group``; gap: ``gap_to_ideal`` per run with ``group``; overlap:
+        ``overlap_by_region`` per pair of masks with ``domain``; kept: ``kept`` as given;
+        grades: ``graded_summary`` per cell and grade variant (ours: random_corrected and
+        zero_only; paper: zero_only), cells with no graded run left out. Excluded base
+        models are left out throughout.
     """
     ours = labelled(ours)
     ours = ours[~ours["excluded"]]
@@ -104,43 +107,36 @@ def decomposition_tables(
         summaries.append(graded_summary(paper, kind="zero_only", n_boot=n_boot, seed=seed))
     e = pd.concat(summaries, ignore_index=True)
     e = e[e["n_runs"] > 0].reset_index(drop=True)
-    return {"a": a, "b": b, "c": c, "d": kept.copy(), "e": e}
-
-
-def decomposition_csv(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """Every panel's data in one long table with a ``panel`` column (the figure's CSV)."""
-    parts = [t.assign(panel=p) for p, t in tables.items() if len(t)]
-    out = pd.concat(parts, ignore_index=True)
-    return out[["panel", *[c for c in out.columns if c != "panel"]]]
+    return {"ablation": a, "gap": b, "overlap": c, "kept": kept.copy(), "grades": e}
 
 
 def figure_numbers(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """The few numbers the figure rests on, one small table per panel.
+    """The few numbers the figures rest on, one small table per table of ``tables``.
 
-    a: per group and ablation, n runs, mean, median and quartiles of the ablation score;
-    b: per group, mean gap to the ideal score and its two parts; c: per domain, architecture,
-    regime and region, mean pooled IoU, mean random expectation, their ratio and the number
-    of mask pairs; d: per domain, architecture, regime, subroutine and region, the pooled
-    kept fraction (kept / size); e: the graded summaries.
+    ablation: per group and ablation, n runs, mean, median and quartiles of the ablation
+    score; gap: per group, mean gap to the ideal score and its two parts; overlap: per domain,
+    architecture, regime and region, mean pooled IoU, mean random expectation, their ratio and
+    the number of mask pairs; kept: per domain, architecture, regime, subroutine and region,
+    the pooled kept fraction (kept / size); grades: the graded summaries.
     """
     out: dict[str, pd.DataFrame] = {}
-    a = tables["a"]
+    a = tables["ablation"]
     if len(a):
-        out["a"] = (
+        out["ablation"] = (
             a.groupby(["group", "ablation"], sort=False)["score"]
             .describe()[["count", "mean", "25%", "50%", "75%"]]
             .rename(columns={"50%": "median"})
             .reset_index()
         )
-    b = tables["b"]
+    b = tables["gap"]
     if len(b):
         cols = ["score_gap", "other_above_chance", "target_below_ideal"]
-        out["b"] = b.groupby("group", sort=False)[cols].mean().reset_index()
-    c = tables["c"]
+        out["gap"] = b.groupby("group", sort=False)[cols].mean().reset_index()
+    c = tables["overlap"]
     if len(c):
         by = ["domain", "architecture", "regime", "region"]
         by += ["method"] if "method" in c else []  # single masks and seed intersections apart
-        out["c"] = (
+        out["overlap"] = (
             c.groupby(by, sort=False)
             .agg(
                 iou=("iou", "mean"),
@@ -149,12 +145,20 @@ def figure_numbers(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame
             )
             .reset_index()
         )
-        out["c"]["iou_over_random"] = out["c"]["iou"] / out["c"]["random_expected_iou"]
-    d = tables["d"]
+        out["overlap"]["iou_over_random"] = (
+            out["overlap"]["iou"] / out["overlap"]["random_expected_iou"]
+        )
+    d = tables["kept"]
     if len(d):
-        by = ["domain", "architecture", "regime", "subroutine", "region"]
-        sums = d.groupby(by, sort=False)[["kept", "size"]].sum()
-        out["d"] = (sums["kept"] / sums["size"]).rename("kept_fraction").reset_index()
-    if len(tables["e"]):
-        out["e"] = tables["e"]
+        out["kept"] = kept_by_region(d)
+    if len(tables["grades"]):
+        out["grades"] = tables["grades"]
     return out
+
+
+def kept_by_region(kept: pd.DataFrame) -> pd.DataFrame:
+    """Per domain, architecture, regime, subroutine and region the pooled kept fraction
+    (kept / size over the region's layers and the runs)."""
+    by = ["domain", "architecture", "regime", "subroutine", "region"]
+    sums = kept.groupby(by, sort=False)[["kept", "size"]].sum()
+    return (sums["kept"] / sums["size"]).rename("kept_fraction").reset_index()

@@ -9,6 +9,7 @@ vocabulary (``sclib.stats.reference.paper_runs()``). Our profiles use other mode
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -16,15 +17,25 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sclib.plots.findings import ablation_finding, cells_finding, subnetwork_finding
 from sclib.plots.style import (
+    COLORS,
     HOLLOW_DIAMOND,
+    MARKERS,
+    MAX_WIDTH_IN,
+    PAPER_COLOR,
     RANDOM_ABLATION,
+    SCORE_NAMES,
     SCORES,
     domain_order,
     exclusion_counts,
+    figure_title,
     has_variant,
     legend_below,
-    series_color,
+    panel_letters,
+    panel_title,
+    regime_color,
+    themed,
 )
 from sclib.stats.vocabulary import (
     DOMAINS,
@@ -39,8 +50,7 @@ from sclib.stats.vocabulary import (
 
 FULL_LABEL = ours_label("full")
 SUMMARY_KEYS = ["domain", "task", "variant", "subroutine", "architecture", "regime", "source"]
-PAPER_MARKERS = {"ResNet50": "o", "WideResNet50": "s", "BERT-small": "o"}
-PAPER_GREYS = ("0.55", "0.35", "0.7", "0.45")  # the paper's series, in turn
+PAPER_MARKERS = {"resnet": "o", "wide_resnet": "s", "bert_small": "o"}
 
 
 def _series_label(row: pd.Series) -> str:
@@ -146,16 +156,14 @@ def _x_label(task: str, subroutine: str, variant: str) -> str:
     return f"{label}\n({variant})" if has_variant(variant) else label
 
 
-def _style(label: str, source: str, index: int, paper_index: int) -> dict[str, Any]:
+def _style(source: str, architecture: str, regime: str, markers: dict) -> dict[str, Any]:
+    """Ours: the regime's colour, a marker per (source, architecture); the paper's: grey."""
     if source == "paper":
-        arch = label.split(": ", 1)[1].split(",")[0]
-        grey = PAPER_GREYS[paper_index % len(PAPER_GREYS)]
-        marker = "^" if "pretrained" in label else PAPER_MARKERS.get(arch, "o")
-        return {"color": grey, "marker": marker}
-    return {
-        "color": series_color(index),
-        "marker": "s" if source == FULL_LABEL else "o",
-    }
+        marker = "^" if regime == "pretrained" else PAPER_MARKERS.get(architecture, "o")
+        return {"color": PAPER_COLOR, "marker": marker}
+    key = (source, architecture)
+    markers.setdefault(key, MARKERS[len(markers) % len(MARKERS)])
+    return {"color": regime_color(regime), "marker": markers[key]}
 
 
 def _draw_group(ax, pos: float, values: np.ndarray, style: dict, width: float, rng, hollow=False):
@@ -165,27 +173,16 @@ def _draw_group(ax, pos: float, values: np.ndarray, style: dict, width: float, r
         return
     x = pos + rng.uniform(-width / 4, width / 4, len(values))
     face = "none" if hollow else style["color"]
+    edge = COLORS["random"] if hollow else style["color"]
+    marker = "D" if hollow else style["marker"]
     ax.scatter(
-        x,
-        values,
-        s=14,
-        marker=style["marker"],
-        facecolors=face,
-        edgecolors=style["color"],
-        alpha=0.7,
-        linewidths=0.8,
-        zorder=3,
-    )
+        x, values, s=14, marker=marker, facecolors=face, edgecolors=edge, alpha=0.7,
+        linewidths=0.8, zorder=3,
+    )  # fmt: skip
     ax.scatter(
-        [pos],
-        [values.mean()],
-        s=70,
-        marker="D" if hollow else style["marker"],
-        zorder=4,
-        facecolors=face,
-        edgecolors=style["color"] if hollow else "black",
-        linewidths=1.4,
-    )
+        [pos], [values.mean()], s=70, marker=marker, zorder=4, facecolors=face,
+        edgecolors=COLORS["random"] if hollow else "black", linewidths=1.4,
+    )  # fmt: skip
 
 
 def _draw_panel(ax, runs: pd.DataFrame, xs: list, series: list[str], styles: dict, score: str, rng):
@@ -205,35 +202,46 @@ def _draw_panel(ax, runs: pd.DataFrame, xs: list, series: list[str], styles: dic
     ax.axhline(0, color="black", linewidth=0.8, zorder=1)
     if score == "subnetwork_score":
         ax.axhline(0.75, color="0.6", linestyle=":", linewidth=0.8, zorder=1)  # the ideal
-    ax.set_xticks(range(len(xs)), [_x_label(*x) for x in xs], fontsize=8)
+    ax.set_xticks(range(len(xs)), [_x_label(*x) for x in xs])
     ax.set_xlim(-0.5, len(xs) - 0.5)
     ax.set_ylim(-0.8, 0.8)
-    ax.grid(axis="y", alpha=0.3)
+    ax.grid(axis="x", visible=False)
 
 
 def _series_styles(runs: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """Legend name -> colour and marker, in legend order: ours, the full profile, the paper's."""
     labels = runs.drop_duplicates("label").sort_values(
         "source", key=lambda c: c.map({s: i for i, s in enumerate(_source_order(c))})
-    )[["label", "source"]]
-    styles, paper_seen = {}, 0
-    for i, (label, source) in enumerate(labels.itertuples(index=False)):
-        styles[label] = _style(label, source, i, paper_seen)
-        paper_seen += source == "paper"
+    )[["label", "source", "architecture", "regime"]]
+    styles: dict[str, dict[str, Any]] = {}
+    markers: dict[tuple[str, str], str] = {}
+    for label, source, architecture, regime in labels.itertuples(index=False):
+        styles[label] = _style(source, architecture, regime, markers)
     return styles
 
 
-def _draw_domain(axes, runs: pd.DataFrame, domain: str, styles: dict, rng) -> None:
+def _panel_finding(drawn: pd.DataFrame, score: str) -> str:
+    """The finding of one panel from our runs drawn there (subnetwork or ablation score)."""
+    if score == "subnetwork_score":
+        return subnetwork_finding(drawn[score].mean())
+    return ablation_finding(
+        drawn[score].mean(), random_score=drawn["sampled_ablation_score"].mean()
+    )
+
+
+def _draw_domain(axes, runs: pd.DataFrame, domain: str, styles: dict, rng, letters) -> None:
     """One row of panels: the subnetwork score left, the ablation score right."""
     own = runs[(runs["source"] != "paper") & (runs["domain"] == domain)]
     xs = own[["task", "subroutine", "variant"]].drop_duplicates()
     xs = list(xs.itertuples(index=False))  # in the order of the runs (cells(profile))
     here = runs[(runs["domain"] == domain) & ~runs["excluded"]]
+    drawn = here[here["source"] != "paper"]
     series = [lab for lab in styles if lab in set(runs[runs["domain"] == domain]["label"])]
     for col, score in enumerate(SCORES):
         _draw_panel(axes[col], here, xs, series, styles, score, rng)
-        axes[col].set_title(f"{domain}: {SCORES[score]}", fontsize=9)
-    axes[0].set_ylabel("score")
+        finding = textwrap.fill(_panel_finding(drawn, score), 46)
+        panel_title(axes[col], letters[col], f"{domain}, {SCORE_NAMES[score]}:\n{finding}")
+        axes[col].set_ylabel(SCORES[score])
 
 
 def _legend_entries(styles: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
@@ -245,18 +253,34 @@ def _legend_entries(styles: dict[str, dict[str, Any]]) -> list[tuple[str, dict[s
     return [(label, {**style, "markersize": 7}) for label, style in entries]
 
 
-def _suptitle(own: pd.DataFrame) -> str:
+def _finding(own: pd.DataFrame) -> str:
+    """How many of our cells show the effect (``verdicts``), per domain."""
+    counts = {}
+    for domain in domain_order(own["domain"]):
+        here = own[(own["domain"] == domain) & ~own["excluded"]]
+        summary = here.groupby(
+            ["source", "task", "variant", "subroutine", "architecture", "regime"]
+        )
+        table = summary[["subnetwork_score", "ablation_score", "sampled_ablation_score"]].mean()
+        table = table.assign(n_runs=summary.size()).reset_index()
+        found = verdicts(table)["verdict"].eq("shows the effect") if len(table) else []
+        counts[domain] = (int(sum(found)), len(table))
+    return cells_finding(counts)
+
+
+def _details(own: pd.DataFrame) -> list[str]:
+    """The title's lines of details: our runs drawn and excluded per source, then the key."""
     counts = [
         f"{source}: {exclusion_counts(part)}" for source, part in own.groupby("source", sort=False)
     ]
-    return (
-        f"Modularity across architectures and domains. {'; '.join(counts)} (excluded: base "
-        "model below the profile's exclusion threshold, or no mask reaching the selection "
-        f"threshold).\nGrey: {PAPER_LABEL}, same task and subroutine, their architectures. "
+    key = (
+        f"Colour: regime; grey: {PAPER_LABEL}, same task and subroutine, its architectures. "
         "Dots: runs; big markers: means."
     )
+    return [*counts, key]
 
 
+@themed
 def modularity_figure(
     ours: pd.DataFrame,
     paper: pd.DataFrame,
@@ -271,7 +295,9 @@ def modularity_figure(
     regime as dots with a mean marker, the size-matched random ablation
     (``sampled_ablation_score``) as hollow markers on the ablation panel, the full-profile
     runs if given, then the paper's runs of that task and subroutine in grey. Excluded
-    runs are not drawn but counted in the title.
+    runs are not drawn but counted in the title. Colour is the regime (``style.COLORS``);
+    the title states how many of our cells show the effect (``verdicts``), each panel's
+    title what our mean score there shows (``sclib.plots.findings``).
 
     Args:
         ours: ``run_grid`` rows.
@@ -288,13 +314,15 @@ def modularity_figure(
     n_x = max(
         len(own[own["domain"] == d].groupby(["task", "subroutine", "variant"])) for d in domains
     )
+    width = min(MAX_WIDTH_IN, max(8.0, 3.2 + 2.0 * n_x))
     fig, axes = plt.subplots(
-        len(domains), 2, figsize=(3.2 + 2.0 * n_x, 3.4 * len(domains) + 0.9), squeeze=False
+        len(domains), 2, figsize=(width, 3.9 * len(domains) + 1.2), squeeze=False
     )
+    letters = panel_letters(2 * len(domains))
     for row, domain in enumerate(domains):
-        _draw_domain(axes[row], runs, domain, styles, rng)
+        _draw_domain(axes[row], runs, domain, styles, rng, letters[2 * row : 2 * row + 2])
     legend_below(fig, _legend_entries(styles))
-    fig.suptitle(_suptitle(own), fontsize=9)
+    figure_title(fig, _finding(own), *_details(own))
     fig.tight_layout()
     return fig
 
