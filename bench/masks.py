@@ -7,13 +7,16 @@ optional dev dependency: ``pip install neurosurgeon==0.1.0 --no-deps``) masks th
 layers of the same model. Models: a BERT-small-sized encoder (4 layers, d=512, random
 init) and a small InstanceNorm ResNet on 48x48 grey images.
 
-Goals: masked step <= 1.10 x plain step; faster than NeuroSurgeon; and a step late in
-mask training, most of the mask pruned, <= 1.25 x a step with a fresh mask. The last one
-guards against denormal floats (see ``sclib.masks.GATE_FLOOR``): without the floor that
-step was 22x (ResNet) and 43x (BERT) slower on the CPU; with it, 1.02x and 1.11x, and the
-BERT's 1.11x stayed with floors of -10 and -5, so it is not denormals.
+Goals (#13), on the BERT-sized encoder, medians of 30 interleaved steps: masked step
+<= 1.05 x plain step and <= 1.0 x NeuroSurgeon's; and a step late in mask training, most
+of the mask pruned, <= 1.25 x a step with a fresh mask. The ResNet's ratios are printed
+beside (its step is convolutions; the gate is a small share of it). The last goal guards
+against denormal floats (see ``sclib.masks.GATE_FLOOR``): without the floor that step was
+22x (ResNet) and 43x (BERT) slower on the CPU. The gate is fused by hand
+(``sclib.masks._Gated``): before, sclib's BERT step measured 1.018x NeuroSurgeon's on the
+2-core CPU; after, 0.979x (5 steps each; `make bench` runs 30).
 
-    python bench/masks.py            # 20 timed repeats after 3 warm-up steps
+    python bench/masks.py            # 30 timed repeats after 3 warm-up steps
     python bench/masks.py --quick    # 5 repeats
     python bench/masks.py --cpu-time --threads 1   # steadier on a busy shared CPU
 """
@@ -205,7 +208,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    repeats, warmup = (5, 2) if args.quick else (20, 3)
+    repeats, warmup = (5, 2) if args.quick else (30, 3)
     cpu_time = args.cpu_time and device.type == "cpu"
     clock = time.process_time if cpu_time else time.perf_counter
     print(
@@ -221,19 +224,21 @@ def main() -> None:
         "bert": run("bert", BertClassifier, ids, labels_b, warmup, repeats, clock),
         "resnet": run("resnet", ResNetClassifier, images, labels_r, warmup, repeats, clock),
     }
-    worst = max(t["masked"] / t["plain"] for t in results.values())
+    bert = results["bert"]
+    ratio = bert["masked"] / bert["plain"]
     print(
-        f"goal: masked/plain <= 1.10 -> worst {worst:.3f}: {'met' if worst <= 1.10 else 'NOT met'}"
+        f"goal: BERT masked/plain <= 1.05 -> {ratio:.3f}: {'met' if ratio <= 1.05 else 'NOT met'}"
     )
     worst = max(t["pruned"] / t["masked"] for t in results.values())
     print(
         f"goal: no denormal slowdown late in training (pruned/masked <= 1.25) -> worst "
         f"{worst:.3f}: {'met' if worst <= 1.25 else 'NOT met'}"
     )
-    if all("neurosurgeon" in t for t in results.values()):
-        ratio = max(t["masked"] / t["neurosurgeon"] for t in results.values())
+    if "neurosurgeon" in bert:
+        ratio = bert["masked"] / bert["neurosurgeon"]
         print(
-            f"goal: faster than NeuroSurgeon -> worst {ratio:.3f}: {'met' if ratio < 1 else 'NOT met'}"
+            f"goal: BERT masked/NeuroSurgeon <= 1.0 -> {ratio:.3f}: "
+            f"{'met' if ratio <= 1.0 else 'NOT met'}"
         )
 
 

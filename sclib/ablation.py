@@ -2,8 +2,10 @@
 
 The vocabulary is NeuroSurgeon's (``ABLATION_MODES``): the subnetwork zeroed (``zero``) or
 re-drawn (``random_reinit``), or a random set of its size zeroed anywhere
-(``randomly_sampled``) or outside it (``complement_sampled``). Nothing is written into the
-weights: the masks' gates are overridden (``sclib.masks.overridden``) and restored on exit.
+(``randomly_sampled``) or outside it (``complement_sampled``); in a weight-sparse model
+"anywhere" means among the nonzero weights (``WeightMask.support``). Nothing is written
+into the weights: the masks' gates are overridden (``sclib.masks.overridden``) and
+restored on exit.
 This module knows only PyTorch and ``sclib.masks``.
 
 >>> import torch
@@ -44,20 +46,23 @@ def _ablation_override(
         return (~kept).to(dtype), fresh.to(device) * kept
     flat = kept.flatten().cpu()
     k = int(flat.sum())
+    # the positions a same-size set is drawn from: the nonzero (existing) weights only
+    support = None if mask.support is None else mask.support.flatten().cpu()
     if mode == "randomly_sampled":
-        drop = torch.randperm(flat.numel(), generator=gen)[:k]
+        places = torch.arange(flat.numel()) if support is None else support.nonzero().squeeze(1)
     else:  # complement_sampled
-        outside = (~flat).nonzero().squeeze(1)
-        drop = outside[torch.randperm(outside.numel(), generator=gen)[:k]]
+        places = (~flat if support is None else ~flat & support).nonzero().squeeze(1)
+    drop = places[torch.randperm(places.numel(), generator=gen)[:k]]
     gate = torch.ones(flat.numel(), dtype=dtype)
     gate[drop] = 0.0
     return gate.view(kept.shape).to(device), None
 
 
 def check_complement(ms: MaskSet) -> None:
-    """Raise ValueError if a layer keeps more than half its weights: its complement is then
-    smaller than the subnetwork, so no same-size set outside it exists (NeuroSurgeon
-    raises here too; zeroing the whole complement would leave the subnetwork alone).
+    """Raise ValueError if a layer keeps more than half its nonzero (existing) weights
+    (``WeightMask.size``): its complement is then smaller than the subnetwork, so no
+    same-size set outside it exists (NeuroSurgeon raises here too; zeroing the whole
+    complement would leave the subnetwork alone).
 
     >>> from torch import nn
     >>> from sclib.masks import add_masks
@@ -67,7 +72,7 @@ def check_complement(ms: MaskSet) -> None:
     ...
     ValueError: complement_sampled needs a complement at least as large as the subnetwork in every layer, but the complement is smaller than the subnetwork in: 0.weight (kept 1.000); use a sparser mask or another ablation mode
     """
-    kept_counts = {n: (int(m.kept().sum()), m.logits.numel()) for n, m in ms.items()}
+    kept_counts = {n: (int(m.kept().sum()), m.size()) for n, m in ms.items()}
     big = {n: k / total for n, (k, total) in kept_counts.items() if 2 * k > total}
     if big:
         kept = ", ".join(f"{n} (kept {f:.3f})" for n, f in big.items())
@@ -89,10 +94,10 @@ def ablated(ms: MaskSet, mode: str, seed: int = 0) -> Iterator[nn.Module]:
         ms: the masks; the subnetwork is ``ms.kept()`` (logits > 0).
         mode: "zero" (subnetwork weights set to 0), "random_reinit" (subnetwork weights
             re-drawn Kaiming-uniform, as nn.Linear/Conv initialise them), "randomly_sampled"
-            (zero a random set of the subnetwork's size per layer, anywhere),
-            "complement_sampled" (zero a random same-size set outside the subnetwork per
-            layer; raises ValueError where a layer keeps more than half its weights, see
-            ``check_complement``).
+            (zero a random set of the subnetwork's size per layer, anywhere among the
+            nonzero weights), "complement_sampled" (zero a random same-size set of nonzero
+            weights outside the subnetwork per layer; raises ValueError where a layer keeps
+            more than half its nonzero weights, see ``check_complement``).
         seed: seeds the torch.Generator of every random choice (offset by a constant, so
             that seed 0 does not replay the stream of ``torch.manual_seed(0)`` that may
             have initialised the model: ``random_reinit`` would redraw the same weights).

@@ -4,8 +4,10 @@ Continuous sparsification (Savarese et al. 2020): each masked weight ``W`` gets 
 tensor ``s`` of its shape, and the module sees ``W * sigmoid(temperature * s)`` in
 training mode and ``W * (s > 0)`` in eval mode. One parametrization
 (``torch.nn.utils.parametrize``) serves nn.Linear, nn.Conv1d/2d/3d, HF ``Conv1D`` and
-nn.MultiheadAttention's input projection alike. This module knows only PyTorch; the
-ablations built on it are ``sclib.ablation``.
+nn.MultiheadAttention's input projection alike. In a weight-sparse model a mask keeps
+only weights that exist: kept sets, L0 and kept fractions count the nonzero weights
+(``WeightMask.support``). This module knows only PyTorch; the ablations built on it are
+``sclib.ablation``.
 
 >>> import torch
 >>> from torch import nn
@@ -37,14 +39,46 @@ if TYPE_CHECKING:
 METHODS = ("continuous", "hard_concrete")
 # Hard concrete stretch and temperature (Louizos et al. 2018).
 HC_BETA, HC_GAMMA, HC_ZETA = 2 / 3, -0.1, 1.1
-# Training gates are sigmoid(beta * s), set to exactly 0 where beta * s <= GATE_FLOOR.
-# Without that, the gates of pruned weights sink towards 1e-40 and the products with them
-# (forward and backward) become denormal floats, which x86 CPUs compute many times slower:
-# a language mask step took 1.7x as long once its mask had emptied, 1.08x with the floor
-# (torch.set_flush_denormal would reach only the calling thread, not the intra-op pool).
-# sigmoid(-15) = 3e-7: such a weight is gone either way, and its gradient (3e-7 of a live
-# one's, times beta) is far below Adam's epsilon.
+# Training gates are sigmoid(max(beta * s, GATE_FLOOR)): never below sigmoid(-15) = 3e-7.
+# Without a floor, the gates of pruned weights sink towards 1e-40 and the products with
+# them (forward and backward) become denormal floats, which x86 CPUs compute many times
+# slower: a language mask step took 1.7x as long once its mask had emptied (and
+# torch.set_flush_denormal would reach only the calling thread, not the intra-op pool).
+# A weight at the floor is gone either way (3e-7 of itself), and its gradient (3e-7 of a
+# live one's) moves its logit by nothing Adam's epsilon lets through.
 GATE_FLOOR = -15.0
+
+
+class _Gated(torch.autograd.Function):
+    """``(W * g, g)`` with ``g = sigmoid(max(beta * s, GATE_FLOOR))``, fused by hand.
+
+    The mask step's own cost is these elementwise passes over every masked weight, once per
+    step: autograd's ``W * where(beta * s > floor, sigmoid(beta * s), 0)`` made ten of them,
+    this makes seven (NeuroSurgeon's unfloored ``W * sigmoid(beta * s)``: eight, as autograd
+    runs it); ``bench/masks.py`` measures the step. The gate ``g`` is returned too, so the
+    L0 term (its sum) shares the backward pass. ``W`` gets no gradient (the base is frozen).
+    """
+
+    @staticmethod
+    def forward(ctx, weight: Tensor, logits: Tensor, beta: float) -> tuple[Tensor, Tensor]:
+        gate = torch.mul(logits, beta).clamp_(min=GATE_FLOOR).sigmoid_()
+        ctx.save_for_backward(weight, gate)
+        ctx.beta = beta
+        ctx.set_materialize_grads(False)
+        return weight * gate, gate
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor | None, grad_gate: Tensor | None):
+        weight, gate = ctx.saved_tensors
+        grad = grad_out * weight if grad_out is not None else None
+        if grad_gate is not None:
+            grad = grad_gate.expand_as(gate).clone() if grad is None else grad.add_(grad_gate)
+        if grad is None:
+            return None, None, None
+        # d sigmoid(x) / dx = g (1 - g); below the floor the true gradient is 0, here it is
+        # g (1 - g) * beta <= 3e-7 * beta of the upstream one: see GATE_FLOOR
+        return None, torch.ops.aten.sigmoid_backward(grad, gate).mul_(ctx.beta), None
+
 
 Include = None | str | Sequence[str] | Callable[[str, nn.Module], bool]
 
@@ -58,6 +92,10 @@ class WeightMask(nn.Module):
             made by :func:`magnitude_masks`).
         temperature: beta of ``sigmoid(beta * s)``; unused by hard concrete and fixed masks.
         fan_in: the weight's fan-in, for Kaiming re-draws in ``random_reinit`` ablation.
+        support: a non-persistent buffer: ``None`` when every weight is nonzero (a dense
+            model), else the boolean tensor ``weight != 0`` at construction. A mask keeps
+            only weights that exist: ``kept()``, ``l0()`` and ``size()`` count the
+            supported (nonzero) weights only (a weight-sparse base model, ``sclib.sparsity``).
     """
 
     def __init__(self, weight: Tensor, init: float, method: str, fan_in: int) -> None:
@@ -66,6 +104,8 @@ class WeightMask(nn.Module):
         self.method = method
         self.temperature = 1.0
         self.fan_in = fan_in
+        support = weight.detach() != 0
+        self.register_buffer("support", None if bool(support.all()) else support, persistent=False)
         # (gate, addend): the module sees W * gate + addend; None entries are skipped.
         self.override: tuple[Tensor | None, Tensor | None] | None = None
         self._gate: Tensor | None = None  # training gate of the last forward, reused by l0()
@@ -82,11 +122,13 @@ class WeightMask(nn.Module):
             u = torch.rand_like(self.logits).clamp_(1e-6, 1 - 1e-6)
             s = torch.sigmoid((u.log() - (-u).log1p() + self.logits) / HC_BETA)
             return weight * (s * (HC_ZETA - HC_GAMMA) + HC_GAMMA).clamp(0.0, 1.0)
-        gate = self._soft_gate()
+        if not torch.is_grad_enabled() or weight.requires_grad:
+            return weight * self._soft_gate()
+        masked, gate = _Gated.apply(weight, self.logits, float(self.temperature))
         if gate.requires_grad:  # keep it for l0(); forget it once backward has used it
             self._gate, self._gate_key = gate, (self.logits._version, self.temperature)
             gate.register_hook(self._forget_gate)
-        return weight * gate
+        return masked
 
     def _forget_gate(self, grad: Tensor) -> None:
         self._gate = None
@@ -96,25 +138,32 @@ class WeightMask(nn.Module):
 
     def l0(self) -> Tensor:
         """The differentiable L0 surrogate: the sum of the training gates
-        sigmoid(temperature * logits) (0 at or below ``GATE_FLOOR``); the expected number
-        of open gates for hard concrete; the kept count for fixed masks."""
-        if self.method == "hard_concrete":
-            shift = HC_BETA * math.log(-HC_GAMMA / HC_ZETA)
-            return torch.sigmoid(self.logits - shift).sum()
+        sigmoid(max(temperature * logits, GATE_FLOOR)); the expected number
+        of open gates for hard concrete; the kept count for fixed masks. Summed over the
+        nonzero (existing) weights only (``support``)."""
         if self.method == "fixed":
             return self.kept().sum().to(self.logits.dtype)
-        gate = self._gate
-        if gate is None or self._gate_key != (self.logits._version, self.temperature):
-            gate = self._soft_gate()
-        return gate.sum()
+        if self.method == "hard_concrete":
+            shift = HC_BETA * math.log(-HC_GAMMA / HC_ZETA)
+            gate = torch.sigmoid(self.logits - shift)
+        else:
+            gate = self._gate
+            if gate is None or self._gate_key != (self.logits._version, self.temperature):
+                gate = self._soft_gate()
+        return gate.sum() if self.support is None else (gate * self.support).sum()
 
     def _soft_gate(self) -> Tensor:
-        x = self.logits * self.temperature
-        return torch.where(x > GATE_FLOOR, torch.sigmoid(x), 0.0)
+        """The training gate by plain autograd ops (the L0 term when no forward cached it)."""
+        return torch.sigmoid((self.logits * self.temperature).clamp(min=GATE_FLOOR))
 
     def kept(self) -> Tensor:
-        """Boolean tensor of the subnetwork: logits > 0."""
-        return self.logits.detach() > 0
+        """Boolean tensor of the subnetwork: logits > 0, among the nonzero weights."""
+        kept = self.logits.detach() > 0
+        return kept if self.support is None else kept & self.support
+
+    def size(self) -> int:
+        """How many weights the mask can keep: the nonzero (existing) ones."""
+        return self.logits.numel() if self.support is None else int(self.support.sum())
 
 
 def _fan_in(module: nn.Module, weight: Tensor) -> int:
@@ -147,6 +196,25 @@ def _maskable(model: nn.Module) -> list[tuple[str, nn.Module, str]]:
             if w is not None and id(w) not in embedding_ids:  # tied to an embedding: skip
                 found.append((name, module, tname))
     return found
+
+
+def maskable_weights(model: nn.Module, include: Include = None) -> list[tuple[str, Tensor]]:
+    """(name, weight) of every tensor ``add_masks(model, include)`` would mask, by the names
+    of ``MaskSet``; a weight that is masked already is given as its unmasked original
+    (``sclib.sparsity`` sparsifies them).
+
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> [(name, tuple(w.shape)) for name, w in maskable_weights(model, "2")]
+    [('2.weight', (2, 8))]
+    """
+    out = []
+    for name, module, tname in _select(model, include):
+        if parametrize.is_parametrized(module, tname):
+            weight = module.parametrizations[tname].original
+        else:
+            weight = module._parameters[tname]
+        out.append((f"{name}.{tname}" if name else tname, weight))
+    return out
 
 
 def _select(model: nn.Module, include: Include) -> list[tuple[str, nn.Module, str]]:
@@ -211,8 +279,9 @@ class MaskSet(Mapping[str, WeightMask]):
 
     def __repr__(self) -> str:
         methods = sorted({m.method for m in self._masks.values()})
-        n = sum(m.logits.numel() for m in self._masks.values())
-        return f"MaskSet({len(self)} masks, {n} weights, method={'/'.join(methods)})"
+        n, numel = self.size(), sum(m.logits.numel() for m in self._masks.values())
+        weights = f"{n} weights" if n == numel else f"{n} nonzero weights of {numel}"
+        return f"MaskSet({len(self)} masks, {weights}, method={'/'.join(methods)})"
 
     @property
     def temperature(self) -> float:
@@ -236,27 +305,28 @@ class MaskSet(Mapping[str, WeightMask]):
         return torch.stack([mask.l0() for mask in self._masks.values()]).sum()
 
     def kept(self) -> dict[str, Tensor]:
-        """Name -> boolean tensor of the subnetwork (logits > 0)."""
+        """Name -> boolean tensor of the subnetwork (logits > 0, among the nonzero weights)."""
         return {name: mask.kept() for name, mask in self._masks.items()}
 
+    def size(self) -> int:
+        """How many weights the masks can keep: the nonzero (existing) masked weights."""
+        return sum(mask.size() for mask in self._masks.values())
+
     def kept_fraction(self) -> float:
-        """Fraction of all masked weights in the subnetwork."""
-        kept = self.kept().values()
-        return sum(int(k.sum()) for k in kept) / max(1, sum(k.numel() for k in kept))
+        """Fraction of the nonzero (existing) masked weights in the subnetwork."""
+        return sum(int(k.sum()) for k in self.kept().values()) / max(1, self.size())
 
     def stats(self) -> pd.DataFrame:
-        """One row per masked weight: layer, size, kept (count), fraction."""
+        """One row per masked weight: layer, size (its nonzero, existing weights), kept
+        (count) and fraction (kept / size)."""
         import pandas as pd
 
-        rows = [
-            {
-                "layer": n,
-                "size": k.numel(),
-                "kept": int(k.sum()),
-                "fraction": float(k.float().mean()),
-            }
-            for n, k in self.kept().items()
-        ]
+        rows = []
+        for name, mask in self._masks.items():
+            k, size = mask.kept(), mask.size()
+            kept = int(k.sum())
+            frac = float(k.float().mean()) if mask.support is None else kept / max(1, size)
+            rows.append({"layer": name, "size": size, "kept": kept, "fraction": frac})
         return pd.DataFrame(rows, columns=["layer", "size", "kept", "fraction"])
 
     def state_dict(self) -> dict[str, Tensor]:

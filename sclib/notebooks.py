@@ -6,7 +6,13 @@ notebooks write their figures and the data behind them to ``figures/``. Finished
 cached on disk (``data/cache/``), so an interrupted ``make figures`` resumes where it
 stopped.
 
-    python -m sclib.notebooks --profile quick [--only 02]
+Before the notebooks, the runs of notebooks 02-04 (the profile's grid in all three regimes)
+are computed by the grid's local pool, one single-thread worker per core
+(``prefetch``): on the 2-core machine two workers do more runs an hour than one
+two-thread process (``bench/pool.py``), and the notebooks then read their runs from the
+cache. ``--workers 0`` skips it (each notebook computes its own runs in-process).
+
+    python -m sclib.notebooks --profile quick [--only 02] [--workers N]
 """
 
 from __future__ import annotations
@@ -20,7 +26,12 @@ from sclib.paths import NOTEBOOKS_DIR, ROOT
 
 NOTEBOOKS = NOTEBOOKS_DIR
 BUILD = ROOT / "build" / "notebooks"
-PROFILES = ("quick", "full", "paper")  # the names of sclib.experiments.profile_settings.PROFILES
+PROFILES = (
+    "quick",
+    "standard",
+    "full",
+    "paper",
+)  # the names of sclib.experiments.profile_settings.PROFILES
 
 
 def numbered_notebooks(only: list[str] | None = None) -> list[Path]:
@@ -35,10 +46,38 @@ def numbered_notebooks(only: list[str] | None = None) -> list[Path]:
     return found
 
 
-def run(profile: str = "quick", only: list[str] | None = None) -> None:
-    """Execute the notebooks with papermill, printing one progress line per notebook."""
+FIGURE_NOTEBOOKS = ("02", "03", "04")  # the notebooks whose runs ``prefetch`` computes
+
+
+def prefetch(profile: str, workers: int) -> None:
+    """Compute the runs of notebooks 02-04 on the local pool (``workers`` processes)."""
+    from sclib.experiments.jobs import plan_jobs
+    from sclib.experiments.jobs_pool import PoolOptions, run_jobs
+    from sclib.paths import CACHE_DIR
+    from sclib.stats.vocabulary import REGIMES
+
+    start = time.perf_counter()
+    jobs = plan_jobs(profile, regimes=REGIMES)
+    print(f"[prefetch] {len(jobs)} jobs of profile {profile} on {workers} workers", flush=True)
+    records = run_jobs(jobs, CACHE_DIR, profile, PoolOptions(workers=workers), progress=True)
+    failed = [name for name, r in records.items() if r.get("state") != "done"]
+    took = time.perf_counter() - start
+    print(f"[prefetch] done in {took:.0f} s; failed: {failed or 'none'}", flush=True)
+
+
+def run(profile: str = "quick", only: list[str] | None = None, workers: int | None = None) -> None:
+    """Execute the notebooks with papermill, printing one progress line per notebook.
+
+    ``workers``: processes that compute notebooks 02-04's runs first (``prefetch``);
+    default one per core, 0 for none. A job that fails there is computed (or fails, with
+    its error) again in the notebook."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
+    from sclib.experiments.jobs_pool import cores
+
+    workers = cores() if workers is None else workers
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0 (0: no prefetch), not {workers}")
     import logging
 
     import papermill
@@ -47,6 +86,8 @@ def run(profile: str = "quick", only: list[str] | None = None) -> None:
     logging.getLogger("papermill").setLevel(logging.INFO)
 
     notebooks = numbered_notebooks(only)
+    if workers and any(nb.name[:2] in FIGURE_NOTEBOOKS for nb in notebooks):
+        prefetch(profile, workers)
     BUILD.mkdir(parents=True, exist_ok=True)
     for i, nb in enumerate(notebooks, 1):
         start = time.perf_counter()
@@ -74,9 +115,15 @@ def main(argv: list[str] | None = None) -> int:
         help="quick (2-core CPU), full (GPU) or paper (the paper's settings, GPU)",
     )
     parser.add_argument("--only", nargs="*", help="notebook numbers, e.g. 02 03")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes computing notebooks 02-04's runs first (default: one per core; 0: none)",
+    )
     args = parser.parse_args(argv)
     try:
-        run(args.profile, args.only)
+        run(args.profile, args.only, args.workers)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

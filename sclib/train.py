@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -32,6 +33,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
@@ -208,6 +210,7 @@ def train_base(
     config: BaseTrainConfig,
     val: Dataset | None = None,
     augment: Callable[[Any, torch.Generator], Any] | None = None,
+    after_step: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Train every parameter of ``model`` with Adam on odd-one-out problems.
 
@@ -219,6 +222,8 @@ def train_base(
             best epoch's weights restored at the end.
         augment: ``augment(items, generator) -> items`` applied to every training batch
             (after the item order is shuffled), with a generator seeded from the config.
+        after_step: called after every optimiser step with the step's 0-based index
+            (``sclib.sparsity.Sparsifier``: weight-sparse training).
 
     Returns:
         A history: per epoch ``epoch``, ``train_loss``, ``lr`` and, with ``val``,
@@ -231,6 +236,9 @@ def train_base(
     total = config.epochs * len(loader)
     total = min(total, config.max_steps) if config.max_steps is not None else total
     opt, sched = _adam(model, config, total)
+    if after_step is not None:
+        step_index = itertools.count()
+        opt.register_step_post_hook(lambda *_: after_step(next(step_index)))
 
     def batch_losses(epoch: int, i: int, items: Any, odd: torch.Tensor) -> dict[str, Any]:
         if augment is not None:
@@ -341,7 +349,8 @@ def train_mask(
 def predict(model: nn.Module, dataset: Dataset, batch_size: int = 256) -> torch.Tensor:
     """The position (0..3) the model picks as odd for every problem, in eval mode."""
     device, out = device_of(model), []
-    with training_mode(model, False), torch.no_grad():
+    # masks' parametrizations compute each masked weight once for all batches (cached)
+    with training_mode(model, False), torch.inference_mode(), parametrize.cached():
         for items, _, _ in problem_loader(dataset, batch_size, None):
             out.append(model(to_device(items, device)).argmax(-1).cpu())
     return torch.cat(out)
@@ -350,7 +359,7 @@ def predict(model: nn.Module, dataset: Dataset, batch_size: int = 256) -> torch.
 def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 256) -> float:
     """Accuracy (fraction of problems whose odd item gets the top score), in eval mode.
 
-    Runs under ``torch.no_grad`` and restores the model's train/eval mode afterwards.
+    Runs under ``torch.inference_mode`` and restores the model's train/eval mode afterwards.
     """
     if hasattr(dataset, "odd_index"):
         odd = dataset.odd_index.long().cpu()

@@ -72,7 +72,12 @@ def test_self_supervised_pretraining_runs_first_and_is_needed():
     assert len(pre) == 3  # one per base seed, shared by the three tasks
     assert all(j.needs and set(j.needs) <= pre for j in jobs if j.kind == "base")
     packaged = plan_jobs("full", ["vision"], architectures=["efficientnet_lite0"])
-    assert all(j.kind == "base" and not j.needs for j in packaged)  # ImageNet: no job
+    assert all(j.kind == "base" for j in packaged)  # ImageNet: no pretraining job
+    names = {j.name for j in packaged}
+    for job in packaged:  # an untrained control waits for its scratch twin, nothing else does
+        twin = job.name.replace(" untrained ", " scratch ")
+        expected = (twin,) if " untrained " in job.name else ()
+        assert job.needs == expected and set(job.needs) <= names
 
 
 def test_tiny_profile_covers_both_domains():

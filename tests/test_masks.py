@@ -84,7 +84,7 @@ def test_forward_train_and_eval_values():
     assert torch.equal(model(x), manual)
 
 
-def test_gates_far_below_zero_are_exactly_zero_not_denormal():
+def test_gates_far_below_zero_stop_at_the_floor_not_denormal():
     model = mlp()
     ms = add_masks(model)
     mask = ms["0.weight"]
@@ -94,12 +94,52 @@ def test_gates_far_below_zero_are_exactly_zero_not_denormal():
         mask.logits[0, :3] = torch.tensor([GATE_FLOOR / 200 + 1e-3, GATE_FLOOR / 200, -5.0])
     model.train()
     w = model[0].weight[0, :3]
-    assert w[0] != 0 and w[1] == 0 and w[2] == 0  # sigmoid(-1000) would be a denormal
+    w0 = original(model, "0.weight")[0, :3]
+    floor = torch.sigmoid(torch.tensor(GATE_FLOOR))  # 3e-7; sigmoid(-1000) would be a denormal
+    torch.testing.assert_close(w[1:].detach(), w0[1:] * floor)
+    assert w[0] / w0[0] > w[1] / w0[1]  # just above the floor: a larger gate
+    assert torch.finfo(torch.float32).tiny < floor < 1e-6
     x = 200.0 * mask.logits.detach()
     l0 = mask.l0()
-    assert l0.item() == pytest.approx(torch.sigmoid(x[x > GATE_FLOOR]).sum().item())
+    assert l0.item() == pytest.approx(torch.sigmoid(x.clamp(min=GATE_FLOOR)).sum().item())
     l0.backward()
-    assert mask.logits.grad[0, 1] == 0 and mask.logits.grad[0, 0] > 0
+    grad = mask.logits.grad[0, :3]
+    # at the floor every logit gets the same gradient, at most beta * sigmoid(floor) = 6e-5 of
+    # the upstream one (a live gate at 0.5 gets beta / 4 = 50)
+    assert grad[0] > grad[1] == grad[2] and grad[1] <= 200 * floor
+
+
+def test_fused_gate_matches_plain_autograd():
+    """The hand-fused training gate (``_Gated``) gives the outputs and logit gradients of the
+    same formula written with autograd ops, for the loss and the L0 term together."""
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 5), torch.randint(0, 3, (16,))
+    fused_model, plain_model = mlp(), mlp()
+    plain_model.load_state_dict(fused_model.state_dict())
+    grads = []
+    for model, fused in ((fused_model, True), (plain_model, False)):
+        ms = add_masks(model, init=0.05)
+        ms.temperature = 37.0
+        with torch.no_grad():
+            for m in ms.values():
+                m.logits.copy_(
+                    torch.randn(m.logits.shape, generator=torch.Generator().manual_seed(1))
+                )
+        model.train()
+        if fused:
+            out = model(x)
+        else:  # the formula by hand, the base weights as constants
+            w = {n: original(model, n) for n in ms}
+            gate = {n: torch.sigmoid((ms[n].logits * 37.0).clamp(min=GATE_FLOOR)) for n in ms}
+            hidden = F.relu(F.linear(x, w["0.weight"] * gate["0.weight"], model[0].bias))
+            out = F.linear(hidden, w["2.weight"] * gate["2.weight"], model[2].bias)
+        l0 = ms.l0() if fused else sum(g.sum() for g in gate.values())
+        (F.cross_entropy(out, y) + 1e-3 * l0).backward()
+        grads.append([ms[n].logits.grad.clone() for n in ms])
+        grads.append(out.detach())
+    for a, b in zip(grads[0], grads[2], strict=True):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(grads[1], grads[3])
 
 
 def test_include_none_picks_linear_and_conv_weights_only():

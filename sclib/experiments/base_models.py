@@ -4,26 +4,35 @@ A cell's *base model* is fixed by its task, architecture, regime, variant and ba
 under a profile (``base_config``, its cache key). Regime ``scratch`` trains it from a
 random init, ``pretrained`` from pretrained weights (shipped in a package, or our own
 self-supervised pretraining: ``pretrained_embedder``), and ``untrained`` keeps the random
-init (the paper's control). ``sclib.experiments.search`` then trains masks in it and
-``sclib.experiments.runner`` turns the result into a row.
+init (the paper's control). With ``profile.weight_density`` below 1 the weights of the
+profile's first mask region are made sparse (``sclib.sparsity``): by top-k projection
+during training, or once at the random init of the untrained control (``sparse_region``).
+``sclib.experiments.search`` then trains masks in it and ``sclib.experiments.runner``
+turns the result into a row.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from torch import nn
+
 from sclib.experiments.cache import Cache
 from sclib.experiments.profiles import PRETRAINING, Cell, Profile
-from sclib.models import build_model
+from sclib.masks import maskable_weights
+from sclib.models import build_model, mask_region
 from sclib.pretrain.mlm import mlm_corpus, pretrain_mlm
 from sclib.pretrain.simclr import pretrain_simclr, task_images
+from sclib.sparsity import Sparsifier, keep_top_k_, weight_density
 from sclib.stats.vocabulary import Pretraining
+from sclib.stopwatch import stage
 from sclib.tasks import get_task
 from sclib.tasks.base import Task
-from sclib.train import evaluate, train_base
+from sclib.train import BaseTrainConfig, evaluate, train_base
 
 
 def task_for(cell: Cell, profile: Profile) -> Task:
@@ -104,17 +113,20 @@ def _pretrain(cell: Cell, profile: Profile, method: Pretraining) -> dict[str, An
         cell.architecture, seed=cell.base_seed, size=profile.model_size, **_model_kwargs(profile)
     ).embedder
     start = time.perf_counter()
-    if method is Pretraining.SIMCLR:
-        images = task_images(
-            profile.simclr_tasks,
-            image_size=profile.image_size,
-            n_per_task=profile.simclr_problems_per_task,
-            seed=profile.data_seed,
-        )
-        history = pretrain_simclr(embedder, images, replace(profile.simclr, seed=cell.base_seed))
-    else:
-        sentences = mlm_corpus(profile.mlm_sentences, seed=profile.data_seed)
-        history = pretrain_mlm(embedder, sentences, replace(profile.mlm, seed=cell.base_seed))
+    with stage("pretraining"):
+        if method is Pretraining.SIMCLR:
+            images = task_images(
+                profile.simclr_tasks,
+                image_size=profile.image_size,
+                n_per_task=profile.simclr_problems_per_task,
+                seed=profile.data_seed,
+            )
+            history = pretrain_simclr(
+                embedder, images, replace(profile.simclr, seed=cell.base_seed)
+            )
+        else:
+            sentences = mlm_corpus(profile.mlm_sentences, seed=profile.data_seed)
+            history = pretrain_mlm(embedder, sentences, replace(profile.mlm, seed=cell.base_seed))
     return {
         "state_dict": embedder.state_dict(),
         "history": history,
@@ -164,17 +176,43 @@ def base_config(cell: Cell, profile: Profile) -> dict[str, Any]:
     method = pretraining_of(cell)
     if method is not None and method.self_supervised:
         config["pretraining"] = pretraining_config(cell, profile)
+    if profile.weight_density < 1:  # dense configs (and their cache keys) stay as they were
+        config.update(weight_density=profile.weight_density, sparse_region=profile.regions[0])
     return config
+
+
+def sparse_region(cell: Cell, profile: Profile) -> list[str] | None:
+    """Module patterns of the weight-sparse part of the cell's base model (the profile's
+    first mask region); None for a dense base model (``profile.weight_density`` 1)."""
+    if profile.weight_density >= 1:
+        return None
+    return mask_region(cell.architecture, profile.regions[0], **region_kwargs(profile))
+
+
+def _sparsifier(
+    model: nn.Module, region: list[str] | None, profile: Profile, cfg: BaseTrainConfig, n_train: int
+) -> Sparsifier | None:
+    """``after_step`` of the base training: weight-sparse training of ``region`` (None: dense)."""
+    if region is None:
+        return None
+    total = math.ceil(n_train / cfg.batch_size) * cfg.epochs  # train_base's steps
+    total = min(total, cfg.max_steps) if cfg.max_steps is not None else total
+    return Sparsifier(model, region, profile.weight_density, total)
 
 
 def _base_accuracies(task: Task, profile: Profile, model) -> dict[str, float]:
     """A base model's accuracies: compositional test set, each "+/-" and subroutine set."""
-    accs = {"comp_test_acc": evaluate(model, task.dataset("compositional", "test", profile.n_test))}
-    for sub in task.subroutines:
-        accs[f"pm_{sub}_acc"] = evaluate(model, task.dataset(f"pm:{sub}", "test", profile.n_test))
-        accs[f"subroutine_{sub}_acc"] = evaluate(
-            model, task.dataset(f"subroutine:{sub}", "test", profile.n_test)
-        )
+    with stage("base_evaluation"):
+        accs = {
+            "comp_test_acc": evaluate(model, task.dataset("compositional", "test", profile.n_test))
+        }
+        for sub in task.subroutines:
+            accs[f"pm_{sub}_acc"] = evaluate(
+                model, task.dataset(f"pm:{sub}", "test", profile.n_test)
+            )
+            accs[f"subroutine_{sub}_acc"] = evaluate(
+                model, task.dataset(f"subroutine:{sub}", "test", profile.n_test)
+            )
     return accs
 
 
@@ -183,21 +221,27 @@ def _train_base(cell: Cell, profile: Profile, cache: Cache, progress: bool) -> d
     task = task_for(cell, profile)
     start = time.perf_counter()
     model = _build(cell, profile, cache)
+    region = sparse_region(cell, profile)
     history: dict[str, Any] = {}
     if cell.regime != "untrained":
         cfg = replace(profile.base, seed=cell.base_seed, progress=progress)
-        history = train_base(
-            model,
-            task.dataset("compositional", "train", profile.n_train),
-            cfg,
-            val=task.dataset("compositional", "val", profile.n_val),
-            augment=_augment(profile),
-        )
+        train_set = task.dataset("compositional", "train", profile.n_train)
+        with stage("base_training"):
+            history = train_base(
+                model,
+                train_set,
+                cfg,
+                val=task.dataset("compositional", "val", profile.n_val),
+                augment=_augment(profile),
+                after_step=_sparsifier(model, region, profile, cfg, len(train_set)),
+            )
+    elif region is not None:  # the untrained sparse control: random weights, same density
+        keep_top_k_([w for _, w in maskable_weights(model, region)], profile.weight_density)
     accs = _base_accuracies(task, profile, model)
-    return {
-        "state_dict": model.state_dict(),
-        "info": {**accs, "train_time_s": time.perf_counter() - start, "history": history},
-    }
+    info = {**accs, "train_time_s": time.perf_counter() - start, "history": history}
+    if region is not None:  # measured: early stopping may restore a denser epoch
+        info["weight_density"] = weight_density(model, region)
+    return {"state_dict": model.state_dict(), "info": info}
 
 
 def base_model(cell: Cell, profile: Profile, cache: Cache, progress: bool = True):

@@ -43,9 +43,11 @@ DEFAULT_ROOT = CACHE_DIR
 # The code each kind of entry is made by (modules or packages, whose .py files are hashed).
 # Datasets are keyed on their generator's source by ``sclib.tasks.vision`` itself.
 _MODEL_CODE = ("sclib.tasks", "sclib.models", "sclib.train", "sclib.batches", "sclib.runtime")
-_BASE_CODE = (*_MODEL_CODE, "sclib.pretrain", "sclib.experiments.base_models")
+_PRETRAINING_CODE = (*_MODEL_CODE, "sclib.pretrain", "sclib.experiments.base_models")
+# a weight-sparse base model is projected onto the maskable weights (sclib.sparsity)
+_BASE_CODE = (*_PRETRAINING_CODE, "sclib.sparsity", "sclib.masks")
 CODE: dict[str, tuple[str, ...]] = {
-    "pretraining": _BASE_CODE,
+    "pretraining": _PRETRAINING_CODE,
     "base_models": _BASE_CODE,
     "masks": (*_BASE_CODE, "sclib.masks", "sclib.experiments.search"),
     "runs": (

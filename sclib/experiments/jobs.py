@@ -18,6 +18,7 @@ on a local pool or SLURM; ``python -m sclib.grid`` is the command line.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import traceback
@@ -139,15 +140,28 @@ def plan_jobs(
             f"profile {[p.name for p in chosen]} with these filters has no cells (domains {domains}, "
             f"tasks {tasks}, architectures {architectures}, regimes {regimes})"
         )
-    jobs = []
+    jobs: dict[tuple, Job] = {}
     for key, group in bases.items():
         prof, needs = of_base[key], ()
         if _self_supervised(group[0]):
             pre = Job("pretraining", prof, (group[0],))
             pretraining.setdefault(pre.name, pre)
             needs = (pre.name,)
-        jobs.append(Job("base", prof, tuple(group), needs))
-    return [*pretraining.values(), *jobs]
+        jobs[key] = Job("base", prof, tuple(group), needs)
+    return [*pretraining.values(), *_after_twins(jobs)]
+
+
+def _after_twins(jobs: dict[tuple, Job]) -> list[Job]:
+    """The jobs, each untrained control needing its scratch twin's job where the plan has it
+    (the control takes the twin's selected mask setting: ``runner.control_setting``)."""
+    regime = 1 + BASE_COLUMNS.index("regime")  # key: (domain, *BASE_COLUMNS)
+    out = []
+    for key, job in jobs.items():
+        twin = jobs.get((*key[:regime], "scratch", *key[regime + 1 :]))
+        if job.cells[0].regime == "untrained" and twin is not None:
+            job = dataclasses.replace(job, needs=(*job.needs, twin.name))
+        out.append(job)
+    return out
 
 
 def run_key(cell: Cell, profile: Profile) -> dict[str, Any]:

@@ -114,6 +114,11 @@ class Profile:
             the images of these tasks' compositional training sets (regime "pretrained").
         mlm, mlm_sentences: masked-language-model pretraining of BERT-small on a corpus
             of our own grammatical template sentences (regime "pretrained").
+        weight_density: target nonzero fraction of each weight tensor of the base model
+            in the sparsified region, the profile's first mask region ``regions[0]``
+            (``sclib.sparsity``: top-k by magnitude after every step, annealed over the
+            first half of training; the untrained control gets random weights at the same
+            density); 1.0 (the default, the paper's) = dense.
     """
 
     name: str
@@ -146,6 +151,12 @@ class Profile:
     simclr_problems_per_task: int = 1000
     mlm: MLMConfig | None = None
     mlm_sentences: int = 20000
+    weight_density: float = 1.0
+
+    def __post_init__(self) -> None:
+        d = self.weight_density
+        if isinstance(d, bool) or not isinstance(d, int | float) or not 0 < d <= 1:
+            raise ValueError(f"Profile.weight_density must be in (0, 1] (1 = dense), got {d!r}")
 
     def grid(self) -> list[MaskSetting]:
         """Every mask hyperparameter setting of the profile (the most a search trains)."""

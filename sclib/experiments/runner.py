@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from sclib import stopwatch
 from sclib.ablation import ABLATION_MODES, ablated, check_complement
 from sclib.experiments.base_models import base_model, pretraining_of, task_for
 from sclib.experiments.cache import Cache
@@ -103,6 +104,8 @@ def _cell_columns(cell: Cell, profile: Profile, base_info: dict[str, Any]) -> di
         "base_pm_target_acc": base_info[f"pm_{cell.subroutine}_acc"],
         "base_pm_other_acc": base_info[f"pm_{other}_acc"],
         "base_subroutine_acc": base_info[f"subroutine_{cell.subroutine}_acc"],
+        "weight_density": profile.weight_density,  # target, of the sparse region's weights
+        "base_weight_density": base_info.get("weight_density", 1.0),  # measured
     }
 
 
@@ -142,11 +145,12 @@ def ablated_accuracies(
 def _evaluate_run(cell: Cell, profile: Profile, model, masks: MaskSet) -> dict[str, Any]:
     """Subnetwork and ablated accuracies on both "+/-" test sets."""
     task = task_for(cell, profile)
-    out = {f"sub_acc_{k}": evaluate(model, ds) for k, ds in _test_sets(cell, profile).items()}
-    out["sub_acc_mask_task"] = evaluate(
-        model, task.dataset(f"subroutine:{cell.subroutine}", "test", profile.n_test)
-    )
-    return {**out, **ablated_accuracies(cell, profile, model, masks)}
+    with stopwatch.stage("evaluation"):
+        out = {f"sub_acc_{k}": evaluate(model, ds) for k, ds in _test_sets(cell, profile).items()}
+        out["sub_acc_mask_task"] = evaluate(
+            model, task.dataset(f"subroutine:{cell.subroutine}", "test", profile.n_test)
+        )
+        return {**out, **ablated_accuracies(cell, profile, model, masks)}
 
 
 def _score(score, target: float, other: float) -> float:
@@ -175,7 +179,7 @@ def _mask_columns(
 ) -> dict[str, Any]:
     """The selected mask: its size, its grid point, whether it passed, what the search trained."""
     kept = sum(int(k.sum()) for k in masks.kept().values())
-    total = sum(k.numel() for k in masks.kept().values())
+    total = sum(masks[n].size() for n in masks)  # the nonzero (existing) masked weights
     return {
         "sub_l0": kept,
         "l0_max": total,
@@ -252,7 +256,7 @@ def run_cell(
     if cell.regime == "untrained":  # no search: the trained twin's setting (control_setting)
         setting, twin = control_setting(cell, profile, cache, progress)
         control_of = twin.regime
-    start = time.perf_counter()
+    start, spent = time.perf_counter(), stopwatch.totals()
     base, base_info = base_model(cell, profile, cache, progress=progress)
     if control_of:
         found = mask_at(cell, profile, setting, base, cache, progress)
@@ -271,6 +275,9 @@ def run_cell(
         "wall_time_s": time.perf_counter() - start,
         "base_train_time_s": base_info["train_time_s"],
         "mask_train_time_s": mask_info["train_time_s"],
+        # what computing this row cost, per stage (a base model or mask another run had
+        # already cached costs it nothing; the twin of an untrained control is its own row)
+        **stopwatch.stage_columns(stopwatch.since(spent)),
         **provenance(),
     }
     cache.save("runs", run_key, row)

@@ -25,6 +25,7 @@ from sclib.experiments.cache import Cache
 from sclib.experiments.profiles import Cell, MaskSetting, Profile
 from sclib.masks import MaskSet, add_masks
 from sclib.models import mask_region
+from sclib.stopwatch import stage
 from sclib.train import MaskTrainConfig, evaluate, train_mask
 
 Candidate = tuple[MaskSetting, dict[str, Any]]  # a trained grid point and its info
@@ -62,10 +63,11 @@ def mask_config(cell: Cell, profile: Profile, setting: MaskSetting) -> dict[str,
 
 
 def maskable_weights(model) -> int:
-    """How many weights ``add_masks`` can mask in ``model`` (every region together): the
-    denominator that makes kept fractions of different regions comparable."""
+    """How many weights ``add_masks`` can mask in ``model`` (every region together; the
+    nonzero ones only, in a weight-sparse model): the denominator that makes kept
+    fractions of different regions comparable."""
     probe = add_masks(copy.deepcopy(model))
-    return sum(mask.logits.numel() for mask in probe.values())
+    return probe.size()
 
 
 def _train(
@@ -75,13 +77,18 @@ def _train(
     task = task_for(cell, profile)
     cfg = mask_train_config(cell, profile, setting, progress)
     start = time.perf_counter()
-    history = train_mask(
-        model,
-        masks,
-        task.dataset(f"subroutine:{cell.subroutine}", "train", profile.n_subroutine),
-        cfg,
-    )
-    val_acc = evaluate(model, task.dataset(f"subroutine:{cell.subroutine}", "val", profile.n_val))
+    with stage("mask_rung_failing") as rung:
+        history = train_mask(
+            model,
+            masks,
+            task.dataset(f"subroutine:{cell.subroutine}", "train", profile.n_subroutine),
+            cfg,
+        )
+        with stage("mask_validation"):
+            val_set = task.dataset(f"subroutine:{cell.subroutine}", "val", profile.n_val)
+            val_acc = evaluate(model, val_set)
+        if val_acc >= profile.selection_threshold:
+            rung.name = "mask_rung_passing"
     return {
         "logits": masks.state_dict(),
         "info": {

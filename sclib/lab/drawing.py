@@ -142,7 +142,7 @@ def accuracy_html(
         style = " style='background:#fff3c4;font-weight:bold'" if view == mode else ""
         cells = "".join(f"<td>{accs[s]:.3f}</td>" for s in sets)
         body += f"<tr{style}><td>{MODE_LABELS[view]} [{view}]</td>{cells}</tr>"
-    n = sum(int(k.numel()) for k in masks.kept().values())
+    n = masks.size()  # the nonzero (existing) masked weights, as kept_fraction counts them
     lines = [
         f"<table><tr><th></th>{head}</tr>{body}</table>",
         f"subnetwork: {masks.kept_fraction():.1%} of {n:,} masked weights; chance {CHANCE}",

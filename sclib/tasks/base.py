@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from sclib.stopwatch import stage
+
 SPLITS = ("train", "val", "test")
 N_ITEMS = 4
 
@@ -157,7 +159,9 @@ class Task:
             n: number of problems.
         """
         family, sub = parse_kind(kind, self.subroutines)
-        return self._make(family, sub, check_split(split), check_n(n))
+        split, n = check_split(split), check_n(n)
+        with stage("data"):
+            return self._make(family, sub, split, n)
 
     def _make(self, family: str, subroutine: str | None, split: str, n: int) -> ProblemSet:
         raise NotImplementedError
