@@ -89,7 +89,7 @@ def test_paper_profile_plans_jobs_with_an_estimate() -> None:
     assert device == "gpu" and seconds > 0
 
 
-@pytest.mark.parametrize("name", ["papr", "Paper", "standard", ""])
+@pytest.mark.parametrize("name", ["papr", "Paper", "standrd", ""])
 def test_unknown_profile_names_the_valid_ones(name: str) -> None:
     with pytest.raises(ValueError, match="unknown profile") as err:
         get_profile("vision", name)
@@ -100,5 +100,5 @@ def test_unknown_profile_names_the_valid_ones(name: str) -> None:
 
 def test_notebook_profiles_are_the_package_profiles() -> None:
     assert set(notebooks.PROFILES) == {name for _, name in PROFILES}
-    with pytest.raises(ValueError, match="quick, full, paper"):
+    with pytest.raises(ValueError, match="quick, standard, full, paper"):
         notebooks.run("papr")

@@ -27,6 +27,8 @@ from sclib.experiments.jobs import Job
 #   in sclib/experiments/profiles.py): a quick ResNet base model 1,000 steps x 0.14 s; a
 #   BERT-small one 122 s; a mask 35-47 s; our MLM 113 s; SimCLR's 300 steps of 2 x 128
 #   images, 4 x a base step each, ~170 s.
+# - standard: quick's models and data sizes, so quick's numbers (per job; the wide ResNet
+#   is slower, until its runs record their own timings).
 # - tiny: a few seconds each on that CPU (tests/test_grid.py).
 # - full: NOT measured; a guess for one recent GPU from the step counts (vision: 4,700
 #   base steps, 3,100 per mask, SimCLR 100 epochs of 30,000 images; language: 1,500 base
@@ -45,6 +47,8 @@ DEFAULT_SECONDS: dict[tuple[str, str], tuple[str, float, float, float, float]] =
     ("language", "tiny"): ("cpu", 3.0, 2.0, 3.0, 1.0),
     ("vision", "quick"): ("cpu", 140.0, 40.0, 170.0, 10.0),
     ("language", "quick"): ("cpu", 120.0, 40.0, 113.0, 10.0),
+    ("vision", "standard"): ("cpu", 140.0, 40.0, 170.0, 10.0),  # quick's sizes
+    ("language", "standard"): ("cpu", 120.0, 40.0, 113.0, 10.0),
     ("vision", "full"): ("gpu", 600.0, 150.0, 2400.0, 20.0),
     ("language", "full"): ("gpu", 300.0, 60.0, 600.0, 20.0),
     ("vision", "paper"): ("gpu", 2400.0, 1400.0, 9400.0, 30.0),  # estimate, see above
