@@ -25,11 +25,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (sclib)" >/dev/null
 	touch $(STAMP)
 
-# notebooks 02-04 run once, in tests/test_figure_notebooks.py (papermill, then their numbers
+# notebooks 02-04 and 07 run once, in tests/test_figure_notebooks.py (papermill, then their numbers
 # are checked); nbval runs the other notebooks
 test: setup
 	$(PY) -m pytest sclib tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider \
-		--ignore-glob='notebooks/0[234]_*.ipynb' --durations=20
+		--ignore-glob='notebooks/0[2347]_*.ipynb' --durations=20
 
 unit: setup
 	$(PY) -m pytest sclib tests -m "not slow" -p no:cacheprovider

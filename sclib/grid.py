@@ -86,7 +86,7 @@ def plan(jobs: list[Job], cache: Cache) -> list[str]:
             todo[device] += seconds
         what = f"{len(job.cells)} cells" if job.kind == "base" else "pretraining"
         state = "cached" if cached else f"~{seconds / 60:.0f} min {device}"
-        needs = f", after {len(job.needs)} pretraining job" if job.needs else ""
+        needs = f", after {', '.join(job.needs)}" if job.needs else ""
         lines.append(f"{job.name}: {what}{needs}; {state}")
     lines.append(
         f"{len(jobs)} jobs, {n_cached} cached; to run: ~{_hours(todo['cpu'])} CPU-hours, "

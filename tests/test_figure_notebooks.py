@@ -1,7 +1,7 @@
 """Smoke test: each figure notebook runs headlessly with its quick parameters, and the
 numbers it recorded (not the pixels) make sense.
 
-This is the one run of notebooks 02-04 in ``make test``: nbval, which executes the other
+This is the one run of notebooks 02-04 and 07 in ``make test``: nbval, which executes the other
 notebooks, skips them (``--ignore-glob`` in the Makefile). Their runs are computed first
 by the grid's local pool (``sclib.notebooks.prefetch``, as ``make figures`` does) and
 cached under data/cache, so a second ``make test`` reads them instead of training again.
@@ -95,3 +95,15 @@ def test_04_imperfect_decomposition(figures):
     assert set(sensitivity["domain"]) == {"language"}  # the quick default
     assert sensitivity["l0_lambda"].is_monotonic_decreasing  # the whole ladder, largest first
     assert sensitivity["kept_fraction"].between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_07_sparsity(figures):
+    _run("07_sparsity.ipynb", figures)
+    table = _written(figures, "sparsity")
+    assert set(table["weight_density"]) == {1.0, 0.2}  # the quick densities
+    assert {"vision", "language"} <= set(table["domain"])
+    assert table["base_weight_density"].dropna().between(0, 1).all()
+    sparse = table[table["weight_density"] < 1]
+    assert (sparse["base_weight_density"].dropna() <= 0.2 + 1e-6).all()  # projected
+    assert table["ablation_score"].dropna().between(-1, 1).all()

@@ -1,0 +1,240 @@
+"""Beyond the paper: does weight sparsity amplify decomposition? (issue #16)
+
+Gao et al. 2025 ("Weight-sparse transformers have interpretable circuits", arXiv
+2511.13653) find small, disentangled circuits in weight-sparse models. Read with Lepori et
+al., the claim is that sparsity *amplifies* a tendency that already exists: cells modular
+when dense become more so, the others stay not modular. The rival reading, *enforce*,
+predicts that sparsity makes every cell modular. This module runs the same cells at
+several base-model weight densities (``sclib.sparsity``: top-k by magnitude after every
+step, annealed over the first half of training; the untrained control keeps random
+weights at the same density) and writes the results; ``sclib.stats.sparsity`` reads the
+verdict off them and ``sclib.plots.sparsity`` draws them. Used by
+``notebooks/07_sparsity.ipynb``.
+
+The quick set (``sparsity_cells(domains, "quick")``) is one subroutine per domain, one
+base seed, two densities: its density-1.0 runs are notebooks 03/04's own (read from the
+cache), and one seed cannot decide anything. The standard set (``standard_sparsity``)
+has both subroutines, three base seeds and four densities; run and commit it with::
+
+    python -m sclib.experiments.sparsity            # -> data/results/sparsity/runs.csv
+
+>>> sparse_profile(get_profile("vision", "quick"), 0.2).weight_density
+0.2
+>>> [c.regime for c in sparsity_cells(["vision"])["vision"]]
+['scratch', 'untrained']
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from sclib.experiments.cache import Cache
+from sclib.experiments.collect import BOOL_COLUMNS
+from sclib.experiments.profile_settings import get_profile, notebook_profiles
+from sclib.experiments.profiles import Cell, Profile, cells
+from sclib.experiments.runner import check_cell, run_grid
+from sclib.paths import CACHE_DIR, RESULTS_DIR
+from sclib.provenance import provenance, runs_provenance
+from sclib.stats.vocabulary import DOMAINS, as_bool
+
+QUICK_DENSITIES = (1.0, 0.2)
+STANDARD_DENSITIES = (1.0, 0.5, 0.2, 0.1)
+RESULTS = RESULTS_DIR / "sparsity" / "runs.csv"  # the committed standard run
+# one trained cell per domain (the first subroutine of notebooks 03/04's tasks); each comes
+# with its untrained control (random weights at the same density)
+SPARSITY_TASKS = {
+    "vision": ("inside_contact", "resnet", "none"),
+    "language": ("sv_agreement", "minilm", "singular"),
+}
+
+
+def check_density(density: float) -> None:
+    """Raise ValueError unless ``density`` is a number in (0, 1] (1 = dense)."""
+    if isinstance(density, bool) or not isinstance(density, int | float) or not 0 < density <= 1:
+        raise ValueError(
+            f"weight density must be a number in (0, 1] (1 = dense, e.g. 0.2 keeps a fifth of "
+            f"each weight tensor), got {density!r}"
+        )
+
+
+def sparse_profile(profile: Profile, density: float) -> Profile:
+    """``profile`` with base models of weight density ``density`` (1.0: the dense profile
+    itself, so its runs are the dense notebooks' runs, read from the cache)."""
+    check_density(density)
+    return replace(profile, weight_density=float(density))
+
+
+def _check_domains(domains: Iterable[str], valid: Sequence[str]) -> list[str]:
+    domains = list(domains)
+    for domain in domains:
+        if domain not in valid:
+            raise ValueError(f"unknown domain {domain!r}; choose from: {', '.join(valid)}")
+    if not domains:
+        raise ValueError(f"no domain given; choose from: {', '.join(valid)}")
+    return domains
+
+
+def sparsity_cells(domains: Iterable[str] = DOMAINS, name: str = "quick") -> dict[str, list[Cell]]:
+    """The cells of the sparsity experiment under profile ``name``, per domain: trained
+    from scratch, and their untrained controls (random weights at the same density).
+
+    ``quick``: the first subroutine of each domain's task (vision Inside-Contact/inside on
+    the small ResNet, language SV agreement/subject on MiniLM, singular), trained from
+    scratch; base and mask seed 0: notebooks 03/04's own cells. Any other profile
+    (``standard``, ``full``, ``paper``): both subroutines and the profile's base and mask
+    seeds (``standard``: base seeds 0-2, mask seed 0).
+    """
+    domains = _check_domains(domains, list(SPARSITY_TASKS))
+    out = {}
+    for domain in domains:
+        profile = get_profile(domain, name)  # raises for an unknown profile, naming the valid
+        task, architecture, variant = SPARSITY_TASKS[domain]
+        grid = cells(
+            profile,
+            tasks=[task],
+            architectures=[architecture],
+            regimes=["scratch", "untrained"],
+            variants=[variant],
+            base_seeds=[0] if name == "quick" else profile.base_seeds,
+            mask_seeds=[0] if name == "quick" else profile.mask_seeds,
+        )
+        first = grid[0].subroutine
+        out[domain] = [c for c in grid if c.subroutine == first] if name == "quick" else grid
+    return out
+
+
+def standard_sparsity(
+    domains: Iterable[str] = DOMAINS,
+) -> tuple[dict[str, Profile], tuple[float, ...], dict[str, list[Cell]]]:
+    """The standard set as ``run_sparsity``'s first three arguments: the standard profiles
+    (quick's sizes), densities 1.0, 0.5, 0.2 and 0.1, both subroutines, base seeds 0-2
+    (96 runs for both domains)."""
+    domains = _check_domains(domains, list(SPARSITY_TASKS))
+    return (
+        notebook_profiles("standard", domains),
+        STANDARD_DENSITIES,
+        sparsity_cells(domains, "standard"),
+    )
+
+
+def check_sparsity(
+    profiles_by_domain: Mapping[str, Profile],
+    densities: Iterable[float],
+    cells_by_domain: Mapping[str, Iterable[Cell]],
+) -> tuple[tuple[float, ...], dict[str, list[Cell]]]:
+    """Check every argument of ``run_sparsity`` before anything trains; the densities and
+    cells as tuples and lists. Errors name the bad value and the valid ones."""
+    densities = tuple(densities)
+    if not densities:
+        raise ValueError("no weight density given; e.g. densities=(1.0, 0.2)")
+    for density in densities:
+        check_density(density)
+    if len(set(densities)) < len(densities):
+        raise ValueError(f"densities repeat a value: {densities}")
+    valid = list(profiles_by_domain)
+    for domain, profile in profiles_by_domain.items():
+        _check_domains([domain], list(DOMAINS))
+        if profile.domain != domain:
+            raise ValueError(f"profile {profile.name!r} is for {profile.domain}, given as {domain}")
+    grids = {d: list(c) for d, c in cells_by_domain.items()}
+    _check_domains(grids, valid)
+    for domain, grid in grids.items():
+        if not grid:
+            raise ValueError(f"no cells for domain {domain!r}")
+        for density in densities:
+            for cell in grid:
+                check_cell(cell, sparse_profile(profiles_by_domain[domain], density))
+    return densities, grids
+
+
+def run_sparsity(
+    profiles_by_domain: Mapping[str, Profile],
+    densities: Iterable[float],
+    cells_by_domain: Mapping[str, Iterable[Cell]],
+    cache: Cache | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Every cell at every base-model weight density: one tidy table, one row per run.
+
+    Runs ``sclib.experiments.runner.run_grid`` per domain and density under
+    ``sparse_profile(profile, density)``; rows carry ``weight_density`` (the target) and
+    ``base_weight_density`` (measured). Every argument is checked first (``check_sparsity``).
+    """
+    densities, grids = check_sparsity(profiles_by_domain, densities, cells_by_domain)
+    cache = cache if cache is not None else Cache()
+    tables = []
+    for domain, grid in grids.items():
+        for density in densities:
+            profile = sparse_profile(profiles_by_domain[domain], density)
+            if progress:
+                print(f"[{domain}/{profile.name}] weight density {density:g}", flush=True)
+            tables.append(run_grid(grid, profile, cache, progress))
+    return pd.concat(tables, ignore_index=True)
+
+
+def write_results(rows: pd.DataFrame, path: Path | str = RESULTS) -> list[Path]:
+    """Write sparsity runs to ``path`` (CSV, one row per run with its own provenance
+    columns) and ``<path>.provenance.json`` beside it (``sclib.provenance``: the runs'
+    profiles, seeds, devices, revisions and wall time, and what wrote the file). Returns
+    the paths written."""
+    if "weight_density" not in rows:
+        raise ValueError("rows lack 'weight_density': they are not run_sparsity's rows")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(path, index=False, float_format="%.6g")
+    record = {
+        "runs": runs_provenance(rows),
+        "densities": sorted(float(d) for d in rows["weight_density"].unique()),
+        "written_with": provenance(),
+    }
+    side = path.with_name(path.name + ".provenance.json")
+    side.write_text(json.dumps(record, indent=1, default=str) + "\n")
+    return [path, side]
+
+
+def read_results(path: Path | str = RESULTS) -> pd.DataFrame | None:
+    """The committed sparsity runs (``write_results``), booleans restored; None if absent."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    rows = pd.read_csv(path)
+    for column in BOOL_COLUMNS:
+        if column in rows:
+            rows[column] = as_bool(rows[column])
+    return rows
+
+
+def run_standard(
+    cache: Cache | None = None, path: Path | str = RESULTS, progress: bool = True
+) -> pd.DataFrame:
+    """Run the standard set (``standard_sparsity``) and write it (``write_results``)."""
+    rows = run_sparsity(*standard_sparsity(), cache=cache, progress=progress)
+    for written in write_results(rows, path):
+        print(f"wrote {written}")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sclib.experiments.sparsity``: the standard set, run and written."""
+    cli = argparse.ArgumentParser(
+        prog="python -m sclib.experiments.sparsity",
+        description="Run the standard sparsity set (both subroutines, base seeds 0-2, "
+        "densities 1.0, 0.5, 0.2, 0.1) and write it with its provenance.",
+    )
+    cli.add_argument("--cache-dir", type=Path, default=CACHE_DIR, help="default: data/cache")
+    cli.add_argument(
+        "--out", type=Path, default=RESULTS, help="default: data/results/sparsity/runs.csv"
+    )
+    args = cli.parse_args(argv)
+    run_standard(Cache(args.cache_dir), args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
