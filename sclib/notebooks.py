@@ -58,11 +58,23 @@ def prefetch(profile: str, workers: int) -> None:
 
     start = time.perf_counter()
     jobs = plan_jobs(profile, regimes=REGIMES)
+    if all_committed(jobs):
+        print(f"[prefetch] every run is in data/results/{profile}/runs.csv: nothing to run")
+        return
     print(f"[prefetch] {len(jobs)} jobs of profile {profile} on {workers} workers", flush=True)
     records = run_jobs(jobs, CACHE_DIR, profile, PoolOptions(workers=workers), progress=True)
     failed = [name for name, r in records.items() if r.get("state") != "done"]
     took = time.perf_counter() - start
     print(f"[prefetch] done in {took:.0f} s; failed: {failed or 'none'}", flush=True)
+
+
+def all_committed(jobs) -> bool:
+    """Whether the committed results table holds every cell of the base-model jobs (then
+    the notebooks draw it, ``sclib.experiments.collect.notebook_rows``)."""
+    from sclib.experiments.collect import committed_runs
+
+    bases = [job for job in jobs if job.kind == "base"]
+    return all(committed_runs(job.profile, job.cells) is not None for job in bases)
 
 
 def run(profile: str = "quick", only: list[str] | None = None, workers: int | None = None) -> None:

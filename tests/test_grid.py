@@ -4,6 +4,7 @@ in the one slow end-to-end test."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -231,3 +232,27 @@ def test_tiny_grid_runs_end_to_end_on_the_local_pool(tmp_path, capsys):
     assert len(table) == 2 and table["subnetwork_score"].notna().all()
     main(["plan", *args])
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("1 jobs, 1 cached")
+
+
+def test_prefetch_runs_nothing_when_the_committed_table_holds_every_cell(tmp_path, monkeypatch):
+    """`make figures PROFILE=standard` redraws from data/results in seconds: the notebooks'
+    runs are not recomputed when the committed table has them all."""
+    import pandas as pd
+
+    from sclib import notebooks
+    from sclib.experiments import collect
+    from sclib.experiments.jobs import plan_jobs
+
+    jobs = plan_jobs("tiny", regimes=["scratch", "pretrained", "untrained"])
+    rows = [
+        {"domain": job.profile.domain, **dataclasses.asdict(cell)}
+        for job in jobs
+        if job.kind == "base"
+        for cell in job.cells
+    ]
+    (tmp_path / "tiny").mkdir()
+    pd.DataFrame(rows[:-1]).to_csv(tmp_path / "tiny" / "runs.csv", index=False)
+    monkeypatch.setattr(collect, "RESULTS_DIR", tmp_path)
+    assert not notebooks.all_committed(jobs)  # one cell missing: the grid must run
+    pd.DataFrame(rows).to_csv(tmp_path / "tiny" / "runs.csv", index=False)
+    assert notebooks.all_committed(jobs)
