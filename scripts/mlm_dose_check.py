@@ -11,7 +11,7 @@ within a problem (its 4 sentences) and across problems, before and after fine-tu
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONHASHSEED=0 \
         .venv/bin/python scripts/mlm_dose_check.py [--quick] [--only SETTING ...]
 
-A setting is ``regime:mlm_steps:base_lr:base_epochs[:schedule]`` (mlm_steps 0 for
+A setting is ``regime:mlm_steps:base_lr:base_epochs[:schedule[:batch_size]]`` (mlm_steps 0 for
 scratch). Rows are merged into data/results/mlm_dose_standard_check.csv by setting.
 ``--quick`` runs only the reproduction of the quick profile's failure and the fix.
 """
@@ -54,7 +54,7 @@ N_COSINE = 64  # test problems for the cosine measurement
 
 
 def parse(setting: str) -> dict:
-    """``regime:mlm_steps:base_lr:base_epochs[:schedule]``, or ``regime:mlm_steps:init`` (the
+    """``regime:mlm_steps:base_lr:base_epochs[:schedule[:batch_size]]``, or ``regime:mlm_steps:init`` (the
     initial model's diagnostics only, no base training)."""
     regime, steps, *rest = setting.split(":")
     if rest == ["init"]:
@@ -67,6 +67,7 @@ def parse(setting: str) -> dict:
         base_lr=float(lr),
         base_epochs=int(epochs),
         base_schedule=rest[0] if rest else "constant",
+        base_batch=int(rest[1]) if len(rest) > 1 else None,
     )
 
 
@@ -74,7 +75,7 @@ def profile_for(s: dict):
     standard = get_profile("language", "standard")
     steps = max(1, s["mlm_steps"])
     if s.get("init_only"):
-        s = dict(s, base_lr=standard.base.lr, base_epochs=standard.base.epochs)
+        s = dict(s, base_lr=standard.base.lr, base_epochs=standard.base.epochs, base_batch=None)
         s["base_schedule"] = standard.base.schedule
     # one pass is 300 steps of 64 sentences: enough epochs for max_steps to be reached
     epochs = math.ceil(steps / math.ceil(SENTENCES / standard.mlm.batch_size))
@@ -82,7 +83,11 @@ def profile_for(s: dict):
         standard,
         mlm=replace(standard.mlm, epochs=epochs, max_steps=steps),
         base=replace(
-            standard.base, lr=s["base_lr"], epochs=s["base_epochs"], schedule=s["base_schedule"]
+            standard.base,
+            lr=s["base_lr"],
+            epochs=s["base_epochs"],
+            schedule=s["base_schedule"],
+            batch_size=s["base_batch"] or standard.base.batch_size,
         ),
     )
 
@@ -120,7 +125,7 @@ def run(setting: str, cache: Cache) -> dict:
     problems = task_for(cell, profile).dataset("compositional", "test", profile.n_test).items
     problems = problems[:N_COSINE]
     train = task_for(cell, profile).dataset("compositional", "train", profile.n_train)
-    batch = profile.base.batch_size
+    batch = get_profile("language", "standard").base.batch_size  # same for every row
     row = {k: v for k, v in s.items() if k != "init_only"}
     if s["regime"] == "pretrained":
         start, cpu = time.perf_counter(), time.process_time()
