@@ -5,6 +5,10 @@
     python -m sclib.grid run --profile full --executor slurm --partition gpu \\
         --gpus-per-job 1 --max-parallel 32 --time-min 240 --cache-dir /shared/sclib-cache
     python -m sclib.grid collect --profile full --cache-dir /shared/sclib-cache
+    python -m sclib.grid run --profile standard --seed 0            # one base seed, a chunk
+    python -m sclib.grid run --profile standard --task inside_contact,sv_agreement \
+        --architecture resnet,minilm --regime scratch,untrained \
+        --weight-density 1,0.5,0.2,0.1                                # issue #16's sparse grid
 
 ``plan`` runs nothing (like ``snakemake -n``). ``run`` submits the jobs
 (``sclib.experiments.jobs``) through submitit and can be run again to resume. ``collect``
@@ -28,6 +32,18 @@ def _csv(text: str) -> list[str]:
     return [v for v in text.split(",") if v]
 
 
+def _numbers(kind: type):
+    def parse(text: str) -> list:
+        try:
+            return [kind(v) for v in _csv(text)]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated {kind.__name__}s, got {text!r}"
+            ) from None
+
+    return parse
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line's arguments (``python -m sclib.grid --help``)."""
     top = argparse.ArgumentParser(prog="python -m sclib.grid", description=__doc__.split("\n")[0])
@@ -43,6 +59,12 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--task", type=_csv, help="override the profile's tasks")
         sub.add_argument("--architecture", type=_csv, help="override its architectures")
         sub.add_argument("--regime", type=_csv, help="override its regimes")
+        sub.add_argument("--seed", type=_numbers(int), help="some of its base seeds (e.g. 0)")
+        sub.add_argument(
+            "--weight-density",
+            type=_numbers(float),
+            help="sparse base models (issue #16): each job at each density in (0, 1], 1 = dense",
+        )
         sub.add_argument("--cache-dir", type=Path, default=CACHE_DIR, help="default data/cache")
         if name == "run":
             _run_arguments(sub)
@@ -129,7 +151,15 @@ def main(argv: list[str] | None = None) -> int:
     cli = parser()
     args = cli.parse_args(argv)
     try:
-        jobs = plan_jobs(args.profile, args.domain, args.task, args.architecture, args.regime)
+        jobs = plan_jobs(
+            args.profile,
+            args.domain,
+            args.task,
+            args.architecture,
+            args.regime,
+            base_seeds=args.seed,
+            densities=args.weight_density,
+        )
         if args.command == "run":
             options = PoolOptions(
                 executor=args.executor,

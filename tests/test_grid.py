@@ -81,6 +81,22 @@ def test_self_supervised_pretraining_runs_first_and_is_needed():
         assert job.needs == expected and set(job.needs) <= names
 
 
+def test_weight_densities_make_one_job_per_density_each_control_after_its_twin():
+    axes = dict(
+        tasks=["inside_contact"], architectures=["resnet"], regimes=["scratch", "untrained"]
+    )
+    dense = plan_jobs("standard", ["vision"], **axes)
+    jobs = plan_jobs("standard", ["vision"], **axes, base_seeds=[1], densities=[1, 0.2])
+    assert [(j.cells[0].regime, j.profile.weight_density) for j in jobs] == [
+        ("scratch", 1.0), ("untrained", 1.0), ("scratch", 0.2), ("untrained", 0.2)
+    ]  # fmt: skip
+    assert {c.base_seed for j in jobs for c in j.cells} == {1}
+    assert jobs[0].name == dense[1].name and jobs[0].profile == dense[1].profile  # 1.0: dense
+    assert jobs[2].name.endswith("seed 1 density 0.2")
+    assert jobs[3].needs == (jobs[2].name,) and jobs[1].needs == (jobs[0].name,)
+    assert len({j.name for j in jobs}) == len(jobs)
+
+
 def test_tiny_profile_covers_both_domains():
     jobs = plan_jobs("tiny")
     assert [j.profile.domain for j in jobs] == ["vision", "language"]
@@ -98,6 +114,10 @@ def test_tiny_profile_covers_both_domains():
         (["run", "--profile", "tiny", "--workers", "0"], "workers must be at least 1"),
         (["run", "--profile", "tiny", "--executor", "ray"], "invalid choice: 'ray'"),
         (["plan", "--profile", "quick", "--task", "anaphora", "--domain", "vision"], "no cells"),
+        (["plan", "--profile", "standard", "--seed", "7"], "base seed 7 is not one of"),
+        (["plan", "--profile", "standard", "--seed", "one"], "comma-separated ints, got 'one'"),
+        (["plan", "--profile", "quick", "--weight-density", "0"], "got 0.0"),
+        (["plan", "--profile", "quick", "--weight-density", "0.2,0.2"], "repeat a value"),
     ],
 )
 def test_bad_arguments_fail_before_any_work(argv, message, capsys, tmp_path):

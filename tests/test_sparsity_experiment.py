@@ -24,6 +24,7 @@ from sclib.experiments.sparsity import (
     run_sparsity,
     sparse_profile,
     sparsity_cells,
+    standard_jobs,
     standard_sparsity,
     write_results,
 )
@@ -347,3 +348,14 @@ def test_07_sparsity_runs_with_tiny(tmp_path):
     assert data["base_weight_density"].between(0.15, 1.0).all()
     executed = (tmp_path / "07_sparsity.ipynb").read_text()
     assert "not decidable at this scale" in executed  # one seed cannot decide
+
+
+def test_the_grid_jobs_of_the_standard_set_are_its_runs():
+    """The grid (python -m sclib.grid run ... --weight-density) computes exactly the runs,
+    under exactly the profiles, that run_sparsity(*standard_sparsity()) reads."""
+    profiles, densities, grids = standard_sparsity()
+    want = {(c, sparse_profile(profiles[d], x)) for d in grids for x in densities for c in grids[d]}
+    jobs = standard_jobs()
+    got = [(c, j.profile) for j in jobs if j.kind == "base" for c in j.cells]
+    assert len(got) == len(set(got)) == len(want) == 96 and set(got) == want
+    assert len(jobs) == 48  # 2 domains x 4 densities x 3 seeds x (scratch, untrained)

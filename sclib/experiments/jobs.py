@@ -64,9 +64,10 @@ class Job:
             method = PRETRAINING[cell.architecture]
             return f"{p.domain}/{p.name} pretraining {method} {cell.architecture} seed {cell.base_seed}"
         variant = "" if cell.variant == "none" else f" {cell.variant}"
+        density = "" if p.weight_density == 1 else f" density {p.weight_density:g}"
         return (
             f"{p.domain}/{p.name} {cell.task} {cell.architecture} {cell.regime}{variant} "
-            f"seed {cell.base_seed}"
+            f"seed {cell.base_seed}{density}"
         )
 
 
@@ -95,9 +96,9 @@ def _self_supervised(cell: Cell) -> bool:
     )
 
 
-def _profile_cells(profile: Profile, tasks, architectures, regimes) -> list[Cell]:
+def _profile_cells(profile: Profile, tasks, architectures, regimes, base_seeds) -> list[Cell]:
     """The profile's grid with the given axes overridden (values of other domains dropped)."""
-    overrides: dict[str, tuple[str, ...]] = {}
+    overrides: dict[str, tuple] = {}
     if tasks:
         overrides["tasks"] = tuple(t for t in tasks if task_domain(t) == profile.domain)
     if architectures:
@@ -106,7 +107,19 @@ def _profile_cells(profile: Profile, tasks, architectures, regimes) -> list[Cell
         )
     if regimes:
         overrides["regimes"] = tuple(regimes)
+    if base_seeds:
+        overrides["base_seeds"] = tuple(base_seeds)
     return cells(profile, **overrides)
+
+
+def _at_densities(profiles: list[Profile], densities: Sequence[float] | None) -> list[Profile]:
+    """Each profile at each base-model weight density (``Profile.weight_density``, checked
+    there: a value outside (0, 1] raises, naming it); the profiles themselves when None."""
+    if not densities:
+        return profiles
+    if len(set(densities)) < len(densities):
+        raise ValueError(f"weight densities repeat a value: {list(densities)}")
+    return [dataclasses.replace(p, weight_density=float(d)) for p in profiles for d in densities]
 
 
 def plan_jobs(
@@ -115,12 +128,17 @@ def plan_jobs(
     tasks: Sequence[str] | None = None,
     architectures: Sequence[str] | None = None,
     regimes: Sequence[str] | None = None,
+    base_seeds: Sequence[int] | None = None,
+    densities: Sequence[float] | None = None,
 ) -> list[Job]:
     """The jobs of a profile's grid, pretraining jobs first; axes override the profile's.
 
     ``profile`` is a name of ``GRID_PROFILES`` (one profile per domain) or the profiles
-    themselves (then ``domains`` is not used). Every cell is checked (``check_cell``)
-    before anything is returned, so a bad argument fails here, not in a job hours later.
+    themselves (then ``domains`` is not used). ``base_seeds`` picks some of the profile's
+    base seeds (e.g. one seed a chunk). ``densities`` runs every base model at each of
+    these weight densities (issue #16's sparse training; 1.0 is the dense profile itself,
+    so its jobs are the dense grid's). Every cell is checked (``check_cell``) before
+    anything is returned, so a bad argument fails here, not in a job hours later.
     """
     _check_values("task", tasks, list(TASKS))
     _check_values("architecture", architectures, list(ARCHITECTURES))
@@ -129,16 +147,24 @@ def plan_jobs(
     bases: dict[tuple, list[Cell]] = {}
     of_base: dict[tuple, Profile] = {}
     chosen = grid_profiles(profile, domains) if isinstance(profile, str) else list(profile)
+    chosen = _at_densities(chosen, densities)
     for prof in chosen:
-        for cell in _profile_cells(prof, tasks, architectures, regimes):
+        for seed in base_seeds or ():
+            if seed not in prof.base_seeds:
+                raise ValueError(
+                    f"base seed {seed!r} is not one of profile {prof.name!r}'s "
+                    f"({prof.domain}): {list(prof.base_seeds)}"
+                )
+        for cell in _profile_cells(prof, tasks, architectures, regimes, base_seeds):
             check_cell(cell, prof)
-            key = (prof.domain, *(getattr(cell, f) for f in BASE_COLUMNS))
+            key = (prof.domain, prof.weight_density, *(getattr(cell, f) for f in BASE_COLUMNS))
             bases.setdefault(key, []).append(cell)
             of_base[key] = prof
     if not bases:
         raise ValueError(
             f"profile {[p.name for p in chosen]} with these filters has no cells (domains {domains}, "
-            f"tasks {tasks}, architectures {architectures}, regimes {regimes})"
+            f"tasks {tasks}, architectures {architectures}, regimes {regimes}, "
+            f"base seeds {base_seeds})"
         )
     jobs: dict[tuple, Job] = {}
     for key, group in bases.items():
@@ -154,7 +180,7 @@ def plan_jobs(
 def _after_twins(jobs: dict[tuple, Job]) -> list[Job]:
     """The jobs, each untrained control needing its scratch twin's job where the plan has it
     (the control takes the twin's selected mask setting: ``runner.control_setting``)."""
-    regime = 1 + BASE_COLUMNS.index("regime")  # key: (domain, *BASE_COLUMNS)
+    regime = 2 + BASE_COLUMNS.index("regime")  # key: (domain, density, *BASE_COLUMNS)
     out = []
     for key, job in jobs.items():
         twin = jobs.get((*key[:regime], "scratch", *key[regime + 1 :]))

@@ -18,6 +18,12 @@ has both subroutines, three base seeds and four densities; run and commit it wit
 
     python -m sclib.experiments.sparsity            # -> data/results/sparsity/runs.csv
 
+or on every core (or a SLURM cluster) through the grid, then write what it cached::
+
+    python -m sclib.grid run --profile standard --task inside_contact,sv_agreement \
+        --architecture resnet,minilm --regime scratch,untrained --weight-density 1,0.5,0.2,0.1
+    python -m sclib.experiments.sparsity --collect   # the finished runs; lists the missing
+
 >>> sparse_profile(get_profile("vision", "quick"), 0.2).weight_density
 0.2
 >>> [c.regime for c in sparsity_cells(["vision"])["vision"]]
@@ -220,8 +226,42 @@ def run_standard(
     return rows
 
 
+def standard_jobs(domains: Iterable[str] = DOMAINS) -> list:
+    """The standard set as grid jobs (``sclib.experiments.jobs``): one per base model and
+    density, each untrained control after its scratch twin; the same runs, and cache
+    entries, as ``run_sparsity(*standard_sparsity())``."""
+    from sclib.experiments.jobs import plan_jobs
+
+    domains = _check_domains(domains, list(SPARSITY_TASKS))
+    return plan_jobs(
+        "standard",
+        domains,
+        tasks=[SPARSITY_TASKS[d][0] for d in domains],
+        architectures=[SPARSITY_TASKS[d][1] for d in domains],
+        regimes=["scratch", "untrained"],
+        densities=STANDARD_DENSITIES,
+    )
+
+
+def collect_standard(
+    cache: Cache | None = None, path: Path | str | None = RESULTS
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The standard set's runs that are in the cache, written (``write_results``, unless
+    ``path`` is None) without computing anything; also each job with runs missing, and why
+    (``sclib.experiments.jobs_results.collect_jobs``)."""
+    from sclib.experiments.jobs_results import collect_jobs
+
+    cache = cache if cache is not None else Cache()
+    rows, missing = collect_jobs(standard_jobs(), cache, "standard")
+    if path is not None and len(rows):
+        for written in write_results(rows, path):
+            print(f"wrote {written} ({len(rows)} runs)")
+    return rows, missing
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m sclib.experiments.sparsity``: the standard set, run and written."""
+    """``python -m sclib.experiments.sparsity``: the standard set, run (or, with
+    ``--collect``, read from the cache) and written."""
     cli = argparse.ArgumentParser(
         prog="python -m sclib.experiments.sparsity",
         description="Run the standard sparsity set (both subroutines, base seeds 0-2, "
@@ -231,9 +271,21 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument(
         "--out", type=Path, default=RESULTS, help="default: data/results/sparsity/runs.csv"
     )
+    cli.add_argument(
+        "--collect",
+        action="store_true",
+        help="compute nothing: write the runs the cache holds (e.g. from python -m sclib.grid "
+        "run ... --weight-density 1,0.5,0.2,0.1) and list the missing ones",
+    )
     args = cli.parse_args(argv)
-    run_standard(Cache(args.cache_dir), args.out)
-    return 0
+    if not args.collect:
+        run_standard(Cache(args.cache_dir), args.out)
+        return 0
+    rows, missing = collect_standard(Cache(args.cache_dir), args.out)
+    for name, reason in missing.items():
+        print(f"missing {name}: {reason}")
+    print(f"{len(rows)} runs collected, {len(missing)} jobs with runs missing")
+    return 1 if missing else 0
 
 
 if __name__ == "__main__":
