@@ -45,10 +45,12 @@ def as_image(fig: Any) -> Any:
 
 def layer_figure(stats: pd.DataFrame, subroutine: str) -> Any:
     """A bar chart: kept fraction of every masked layer (``Subnetworks.layer_stats``)."""
+    from sclib.plots.style import COLORS  # here: it imports pyplot, which drawing avoids
+
     fig = new_figure(4.6, 0.9 + 0.22 * len(stats))
     ax = fig.subplots()
     y = np.arange(len(stats))[::-1]
-    ax.barh(y, stats["fraction"], color="tab:blue")
+    ax.barh(y, stats["fraction"], color=COLORS["kept"])  # kept fraction: one colour everywhere
     ax.set_yticks(y, stats["short"], fontsize=7)
     for yi, (frac, kept) in zip(y, stats[["fraction", "kept"]].values, strict=True):
         ax.text(frac, yi, f" {frac:.1%} ({int(kept)})", va="center", fontsize=6)

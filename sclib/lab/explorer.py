@@ -23,6 +23,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
@@ -33,6 +34,7 @@ from sclib.ablation import ABLATION_MODES, ablated
 from sclib.experiments.cache import Cache
 from sclib.experiments.collect import cached_choices
 from sclib.experiments.profile_settings import PROFILES
+from sclib.lab.shipped import SHIPPED_DIR, shipped_choices, shipped_subject
 from sclib.lab.subjects import (
     CHOICE_COLUMNS,
     RUN_COLUMNS,
@@ -59,8 +61,14 @@ MODE_LABELS = {
 }
 
 
-def _check_arguments(runs, cache, toy, n_test, n_examples, profile) -> None:
+def _check_arguments(runs, cache, toy, n_test, n_examples, profile, shipped) -> None:
     """Every argument of ``Subnetworks``, checked before anything is read or trained."""
+    if shipped is not None and not isinstance(shipped, bool | str | Path):
+        raise ValueError(
+            f"shipped must be None (automatic), True, False or a folder, not {shipped!r}"
+        )
+    if isinstance(shipped, str | Path) and not Path(shipped).is_dir():
+        raise ValueError(f"shipped folder {str(shipped)!r} does not exist (default: {SHIPPED_DIR})")
     if runs is not None and not isinstance(runs, pd.DataFrame):
         raise ValueError(f"runs must be a DataFrame of run rows or None, not {type(runs).__name__}")
     if cache is not None and not isinstance(cache, Cache):
@@ -88,6 +96,9 @@ class Subnetworks:
         n_test: problems per "+/-" test set (the first ``n_test`` of the run's test sets).
         n_examples: example problems shown per "+/-" set.
         profile: offer only cached runs of this profile (``"quick"``, ``"full"``); None: all.
+        shipped: the runs shipped with sclib (``sclib.lab.shipped``: ``sclib/lab/runs``),
+            shown at once with no cache: None offers them when ``runs`` is None (read from
+            the cache), True always, False never; or a folder of shipped runs.
     """
 
     def __init__(
@@ -98,15 +109,22 @@ class Subnetworks:
         n_test: int = 200,
         n_examples: int = 2,
         profile: str | None = None,
+        shipped: bool | str | Path | None = None,
     ) -> None:
-        _check_arguments(runs, cache, toy, n_test, n_examples, profile)
+        _check_arguments(runs, cache, toy, n_test, n_examples, profile, shipped)
         self.cache = cache if cache is not None else Cache()
+        if shipped is None:
+            shipped = runs is None
+        folder = SHIPPED_DIR if shipped is True else shipped or None
+        ships = shipped_choices(folder) if folder is not None else pd.DataFrame()
         if runs is None:
             runs = cached_choices(self.cache)
         if profile is not None and len(runs):
             runs = runs[runs["profile"] == profile]
+        if profile is not None and len(ships):
+            ships = ships[ships["profile"] == profile]
         self.n_cached = len(runs)
-        self.choices = choice_table(runs)
+        self.choices = choice_table(runs, ships)
         self.toy = toy if toy is not None else ToyConfig()
         self._toy_trained_here = not isinstance(self.toy, ToyRun)
         self.n_test, self.n_examples = n_test, n_examples
@@ -117,7 +135,7 @@ class Subnetworks:
     @classmethod
     def from_toy(cls, run: ToyRun, **kwargs: Any) -> Self:
         """Only the subnetworks of a trained toy run (no cached runs offered)."""
-        return cls(runs=pd.DataFrame(), cache=Cache(None), toy=run, **kwargs)
+        return cls(runs=pd.DataFrame(), cache=Cache(None), toy=run, shipped=False, **kwargs)
 
     # -- choosing -----------------------------------------------------------------------
 
@@ -174,7 +192,8 @@ class Subnetworks:
         return self._subjects[index]
 
     def _select_default(self) -> Subject:
-        current = (self.choices["source"] == "cache") & self.choices["current"].astype(bool)
+        current = self.choices["source"].isin(["cache", "shipped"])
+        current &= self.choices["current"].astype(bool)
         for index in self.choices.index[current]:
             try:
                 return self.select(int(index))
@@ -190,6 +209,8 @@ class Subnetworks:
         return self._subjects[self.index]
 
     def _load(self, choice: pd.Series) -> Subject:
+        if choice["source"] == "shipped":
+            return shipped_subject(choice, self.n_test)
         if choice["source"] != "toy":
             return cached_subject(choice, self.cache, self.n_test)
         if isinstance(self.toy, ToyConfig):
@@ -197,10 +218,11 @@ class Subnetworks:
         how = "trained in this notebook"
         if self._toy_trained_here:
             how = f"trained here in {self.toy.train_time_s:.0f} s"
-        n_current = int(((self.choices["source"] == "cache") & self.choices["current"]).sum())
+        runs = self.choices["source"].isin(["cache", "shipped"])
+        n_current = int((runs & self.choices["current"]).sum())
         why = "the toy task of 00_quickstart"
         if n_current == 0:
-            why = "no cached runs of the current profiles; `make figures` stores them"
+            why = "no cached or shipped runs of the current profiles; `make figures` stores them"
         label = f"toy model, {how} ({why})"
         return toy_subject(self.toy, choice["subroutine"], self.n_test, label)
 

@@ -74,15 +74,17 @@ def run_label(choice: pd.Series | dict) -> str:
     return text + ("" if bool(choice.get("current", True)) else ", older profile definition")
 
 
-def choice_table(runs: pd.DataFrame) -> pd.DataFrame:
+def choice_table(runs: pd.DataFrame, shipped: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per selectable subnetwork: the cached ``runs`` first (current profiles,
-    usable base models and vision first: the default is the first row), then the toy's.
+    usable base models and vision first: the default is the first row), then the runs
+    ``shipped`` with sclib (``sclib.lab.shipped.shipped_choices``) that the cache does not
+    hold, then the toy's.
 
     >>> choice_table(pd.DataFrame())[["task", "subroutine", "source"]].values.tolist()
     [['toy', 'left', 'toy'], ['toy', 'right', 'toy']]
     """
-    cols = [*CHOICE_COLUMNS, *RUN_COLUMNS, "domain", "source", "current", "profile_config"]
-    table = None
+    cols = [*CHOICE_COLUMNS, *RUN_COLUMNS, "domain", "source", "current", "profile_config", "path"]
+    tables = []
     if len(runs):
         table = runs.reindex(columns=[*cols, "run_id"]).assign(source="cache")
         table["domain"] = table["domain"].fillna("vision")
@@ -90,7 +92,17 @@ def choice_table(runs: pd.DataFrame) -> pd.DataFrame:
         excluded = runs.get("excluded", pd.Series(False, index=runs.index)).astype(bool)
         rank = 4 * ~table["current"] + 2 * excluded + (table["domain"] != "vision")
         table = table.assign(_rank=rank).sort_values(["_rank", *CHOICE_COLUMNS, *RUN_COLUMNS])
-        table = table.drop(columns="_rank")
+        tables.append(table.drop(columns="_rank"))
+    if shipped is not None and len(shipped):
+        keys = [*CHOICE_COLUMNS, *RUN_COLUMNS]
+        ship = shipped.reindex(columns=cols).assign(source="shipped", current=True)
+        if tables:  # a run the cache holds (at the current profile) is shown from the cache
+            held = tables[0][tables[0]["current"]][keys].astype(str).agg("|".join, axis=1)
+            ship = ship[~ship[keys].astype(str).agg("|".join, axis=1).isin(set(held))]
+        excluded = shipped.get("excluded", pd.Series(False, index=shipped.index))
+        rank = 2 * excluded.reindex(ship.index).astype(bool) + (ship["domain"] != "vision")
+        ship = ship.assign(_rank=rank).sort_values(["_rank", *CHOICE_COLUMNS, *RUN_COLUMNS])
+        tables.append(ship.drop(columns="_rank"))
     toy_rows = pd.DataFrame(
         [
             {"task": "toy", "architecture": TOY_ARCHITECTURE, "regime": "scratch",
@@ -100,7 +112,7 @@ def choice_table(runs: pd.DataFrame) -> pd.DataFrame:
         ],
         columns=cols,
     )  # fmt: skip
-    return pd.concat([table, toy_rows] if table is not None else [toy_rows], ignore_index=True)
+    return pd.concat([*tables, toy_rows], ignore_index=True)
 
 
 def toy_subject(run: ToyRun, subroutine: str, n_test: int, label: str) -> Subject:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import time
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -33,7 +34,8 @@ class Explorer(Subnetworks):
 
     The arguments are those of ``Subnetworks``: ``runs`` (None: the cached runs),
     ``cache``, ``toy`` (the fallback, always offered), ``n_test`` problems per "+/-" set,
-    ``n_examples`` shown per set, and ``profile`` (offer only cached runs of it).
+    ``n_examples`` shown per set, ``profile`` (offer only runs of it) and ``shipped``
+    (the runs shipped with sclib, ``sclib/lab/runs``).
     ``widget()`` builds the widgets (kept in ``controls``); ``display()`` shows them.
     """
 
@@ -45,8 +47,9 @@ class Explorer(Subnetworks):
         n_test: int = 200,
         n_examples: int = 2,
         profile: str | None = None,
+        shipped: bool | str | Path | None = None,
     ) -> None:
-        super().__init__(runs, cache, toy, n_test, n_examples, profile)
+        super().__init__(runs, cache, toy, n_test, n_examples, profile, shipped)
         self.controls: dict[str, Any] = {}  # the widgets, once ``widget()`` built them
         self._updating = False  # the pickers are being set by code, not by a user
 

@@ -1,7 +1,8 @@
 """05_explorer in a real browser: JupyterLab runs it, a widget changes, the output follows.
 
 Run alone with ``pytest tests/browser -m browser -s`` (about a minute: JupyterLab and
-Chromium start-up, then the toy model or a cached run). Skips without Chromium or
+Chromium start-up, then a quick vision cell and a quick language cell, cached or shipped
+with sclib in sclib/lab/runs). Skips without Chromium or
 Playwright (``.ci/browser-deps`` installs both). Screenshots: ``build/browser/``.
 """
 
@@ -61,6 +62,20 @@ def test_explorer_runs_in_jupyterlab_and_follows_the_ablation_mode(lab, page):
         expect(page.locator(".sclib-status")).to_contain_text("showing", timeout=UPDATE_TIMEOUT_MS)
         times["mode change"] = time.perf_counter() - mark
         assert accuracy.inner_text() != before
+        # a quick vision cell is on screen (from the cache, or shipped with sclib when the
+        # cache is empty, as in CI): images, the Inside-Contact "+/-" sets
+        expect(page.locator(".sclib-examples")).to_contain_text("odd image framed red")
+        expect(accuracy).to_contain_text(re.compile(r"pm:(inside|contact)"))
+
+        # then a quick language cell: sentences, the SV agreement "+/-" sets
+        mark = time.perf_counter()
+        page.locator(".sclib-task select").select_option("sv_agreement")
+        expect(accuracy).to_contain_text(
+            re.compile(r"pm:(subject|verb)"), timeout=UPDATE_TIMEOUT_MS
+        )
+        expect(page.locator(".sclib-examples")).to_contain_text("pm:", timeout=UPDATE_TIMEOUT_MS)
+        expect(page.locator(".sclib-status")).to_contain_text("showing", timeout=UPDATE_TIMEOUT_MS)
+        times["language cell"] = time.perf_counter() - mark
         # the notebook's last cell ran too: it prints the numbers behind the panels
         expect(
             page.locator(".jp-OutputArea-output", has_text=re.compile(r"^source: "))
