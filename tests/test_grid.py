@@ -150,6 +150,10 @@ def test_estimates_prefer_measured_timings():
     )  # fmt: skip
     seconds, device = Timings.from_runs(rows).estimate(job)
     assert device == "gpu" and math.isclose(seconds, 100 + 2 * (2 * 20 + 10))
+    # an untrained control never measured: no base model, one mask a cell at scratch's cost
+    (control,) = plan_jobs("quick", ["vision"], regimes=["untrained"])
+    seconds, _ = Timings.from_runs(rows).estimate(control)
+    assert math.isclose(seconds, 0 + 2 * (1 * 20 + 10))
 
 
 # ---------------------------------------------------------------- the scheduler

@@ -94,6 +94,9 @@ class Timings:
         return cls(measured)
 
     def _lookup(self, job: Job) -> tuple[str, float, float, float] | None:
+        """The job's measured timings; another regime's of the same architecture when its
+        own were never measured (an untrained control then trains no base model and one
+        mask a cell, not that regime's search)."""
         cell, p = job.cells[0], job.profile
         found = self.measured.get((p.domain, p.name, cell.architecture, cell.regime))
         if found is None:
@@ -103,6 +106,9 @@ class Timings:
                 if k[:3] == (p.domain, p.name, cell.architecture)
             ]
             found = same_arch[0] if same_arch else None
+            if found is not None and cell.regime == "untrained":
+                device, _, mask_s, _ = found
+                found = (device, 0.0, mask_s, _masks_per_cell(job))
         return found
 
     def estimate(self, job: Job) -> tuple[float, str]:
