@@ -2,8 +2,9 @@
 
 Used by ``notebooks/04_imperfect_decomposition.ipynb`` (Lepori et al., arXiv 2301.10884,
 on imperfect decomposition: cells near 0, subnetworks above chance on the other subroutine), through
-``sclib.plots.decomposition``: panel (a) ``ablation_distribution``, (b) ``gap_to_ideal``,
-(e) ``graded_summary`` of :func:`decomposition_grade`. Everything here reads tables of
+``sclib.plots.decomposition``: ``figures/imperfect_decomposition`` panels (a)
+``ablation_distribution`` and (b) ``gap_to_ideal``, and ``figures/decomposition_grades``,
+the ``graded_summary`` of :func:`decomposition_grade` (``sclib.plots.decomposition_figure``). Everything here reads tables of
 run rows (``sclib.experiments.runner.run_cell`` rows, ``sclib.stats.reference.paper_runs()``);
 where subnetworks live and how masks overlap is :mod:`sclib.stats.overlap`.
 """
