@@ -87,6 +87,13 @@ def test_shipped_runs_can_be_turned_off_and_a_bad_folder_is_named(tmp_path):
         Subnetworks(shipped=3)
 
 
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One tiny cached run (seconds), shared by the tests below."""
+    cache = Cache(tmp_path_factory.mktemp("cache"))
+    return cache, run_cell(CELL, TINY, cache, progress=False)
+
+
 @pytest.fixture
 def tiny_resolved(monkeypatch):
     """get_profile answers the tiny profile, so a tiny run can be shipped and read back."""
@@ -94,9 +101,8 @@ def tiny_resolved(monkeypatch):
     monkeypatch.setattr(subjects_module, "get_profile", lambda domain, name: TINY)
 
 
-def test_a_shipped_run_shows_what_its_cached_run_shows(tmp_path, tiny_resolved):
-    cache = Cache(tmp_path / "cache")
-    row = run_cell(CELL, TINY, cache, progress=False)
+def test_a_shipped_run_shows_what_its_cached_run_shows(tmp_path, tiny_run, tiny_resolved):
+    cache, row = tiny_run
     ship("vision", "tiny", CELL, cache, tmp_path / "ship")
     choice = {**CELL.__dict__, "domain": "vision", "profile": "tiny"}
     live = Subnetworks(runs=pd.DataFrame([choice]), cache=cache, n_test=TINY.n_test)
@@ -114,9 +120,8 @@ def test_a_shipped_run_shows_what_its_cached_run_shows(tmp_path, tiny_resolved):
     assert frozen.table().equals(live.table())
 
 
-def test_a_shipped_run_on_other_test_sets_is_refused(tmp_path, tiny_resolved):
-    cache = Cache(tmp_path / "cache")
-    run_cell(CELL, TINY, cache, progress=False)
+def test_a_shipped_run_on_other_test_sets_is_refused(tmp_path, tiny_run, tiny_resolved):
+    cache, _ = tiny_run
     (path,) = [p for p in ship("vision", "tiny", CELL, cache, tmp_path) if p.suffix == ".json"]
     record = json.loads(path.read_text())
     path.write_text(json.dumps({**record, "answers": "0" * 16}))
