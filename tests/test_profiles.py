@@ -102,3 +102,18 @@ def test_notebook_profiles_are_the_package_profiles() -> None:
     assert set(notebooks.PROFILES) == {name for _, name in PROFILES}
     with pytest.raises(ValueError, match="quick, standard, full, paper"):
         notebooks.run("papr")
+
+
+def test_standard_leaves_out_the_pretrained_wideresnet_as_the_paper_did():
+    from sclib.experiments.profiles import LEFT_OUT, cells, left_out
+
+    standard = PROFILES[("vision", "standard")]
+    grid = cells(standard)
+    assert not [c for c in grid if (c.architecture, c.regime) == ("wide_resnet", "pretrained")]
+    assert {c.regime for c in grid if c.architecture == "resnet"} == set(standard.regimes)
+    assert {c.regime for c in grid if c.architecture == "wide_resnet"} == {"scratch", "untrained"}
+    assert not cells(standard, architectures=["wide_resnet"], regimes=["pretrained"])
+    assert left_out(standard, "wide_resnet", "pretrained")
+    for (domain, name), profile in PROFILES.items():  # no other profile leaves anything out
+        if (domain, name) not in LEFT_OUT:
+            assert not any(left_out(profile, c.architecture, c.regime) for c in cells(profile))

@@ -48,7 +48,9 @@ PROFILES: dict[tuple[str, str], Profile] = {
     ),
     # ``standard``: quick's sizes, the paper's grid of tasks, two architecture families, all
     # three regimes and three base seeds, for the 2-core machine through the grid runner
-    # (`python -m sclib.grid run --profile standard`: about 8 hours there, see `plan`).
+    # (`python -m sclib.grid run --profile standard`; `plan` estimates about 8.5 hours there).
+    # The WideResNet runs scratch and untrained only, as the paper's did
+    # (``profiles.LEFT_OUT``: its pretrained regime would cost about 8 CPU-hours more).
     # The ViT learns no task at this scale (data/results/vit_quick_check.csv: 0.34 on the
     # compositional test), as the paper's ViT did not at its own; it is left out.
     ("vision", "standard"): Profile(
