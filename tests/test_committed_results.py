@@ -69,3 +69,11 @@ def test_notebook_rows_run_what_is_not_committed(tmp_path, monkeypatch):
     monkeypatch.setattr(collect, "run_grid", lambda c, p, cache: ran.append(c) or "ran")
     tables = collect.notebook_rows({"vision": PROFILE}, {"vision": CELLS}, results_dir=tmp_path)
     assert tables == {"vision": "ran"} and ran == [CELLS]
+
+
+def test_a_table_being_filled_is_read_whole_for_drawing(tmp_path):
+    assert collect.committed_table(PROFILE.name, results_dir=tmp_path) is None  # no table
+    _write(tmp_path, _table(CELLS[:1], excluded="True", mask_passed="False"))
+    rows = collect.committed_table(PROFILE.name, ["vision"], tmp_path)
+    assert len(rows) == 1 and rows["excluded"].all() and not rows["mask_passed"].any()
+    assert collect.committed_table(PROFILE.name, ["language"], tmp_path) is None

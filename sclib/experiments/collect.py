@@ -167,6 +167,27 @@ def committed_runs(profile: Profile, cell_list: Iterable[Cell], results_dir=None
     return rows
 
 
+def committed_table(
+    name: str, domains: Iterable[str] | None = None, results_dir=None
+) -> pd.DataFrame | None:
+    """Every row of the committed table ``data/results/<name>/runs.csv`` (of ``domains``,
+    default all), booleans restored; None when it does not exist or holds none of them.
+    Unlike ``committed_runs`` it accepts a table still being filled (a profile run in
+    chunks): notebooks draw what is there and say how many runs that is."""
+    path = (RESULTS_DIR if results_dir is None else results_dir) / name / "runs.csv"
+    if not path.exists():
+        return None
+    table = pd.read_csv(path)
+    if domains is not None:
+        table = table[table["domain"].isin(list(domains))]
+    if table.empty:
+        return None
+    for column in BOOL_COLUMNS:
+        if column in table:
+            table[column] = as_bool(table[column])
+    return table.reset_index(drop=True)
+
+
 def notebook_rows(
     profiles: Mapping[str, Profile],
     grids: Mapping[str, Iterable[Cell]] | None = None,
