@@ -213,7 +213,8 @@ PROFILES: dict[tuple[str, str], Profile] = {
         augment=False,  # Model_Training/*.yaml: train_transform null
         tasks=("inside_contact", "inside_number", "number_contact"),
         # the ViT never learned the tasks (arXiv 2301.10884); the paper ran SimCLR for the
-        # ResNet50 only, cells() also makes WideResNet50-2 + SimCLR cells (docs/deviations.md)
+        # ResNet50 only, and cells() leaves the WideResNet50-2's pretrained regime out
+        # (profiles.LEFT_OUT)
         architectures=("resnet", "wide_resnet"),
         regimes=("scratch", "pretrained", "untrained"),
         base_seeds=(0, 1, 2),  # Model_Training/*.yaml: seed_list [0, 1, 2]
