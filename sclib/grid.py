@@ -6,8 +6,8 @@
         --gpus-per-job 1 --max-parallel 32 --time-min 240 --cache-dir /shared/sclib-cache
     python -m sclib.grid collect --profile full --cache-dir /shared/sclib-cache
     python -m sclib.grid run --profile standard --seed 0            # one base seed, a chunk
-    python -m sclib.grid run --profile standard --task inside_contact,sv_agreement \
-        --architecture resnet,minilm --regime scratch,untrained \
+    python -m sclib.grid run --profile standard --task inside_contact,sv_agreement \\
+        --architecture resnet,minilm --regime scratch,untrained \\
         --weight-density 1,0.5,0.2,0.1                                # issue #16's sparse grid
 
 ``plan`` runs nothing (like ``snakemake -n``). ``run`` submits the jobs

@@ -20,7 +20,7 @@ has both subroutines, three base seeds and four densities; run and commit it wit
 
 or on every core (or a SLURM cluster) through the grid, then write what it cached::
 
-    python -m sclib.grid run --profile standard --task inside_contact,sv_agreement \
+    python -m sclib.grid run --profile standard --task inside_contact,sv_agreement \\
         --architecture resnet,minilm --regime scratch,untrained --weight-density 1,0.5,0.2,0.1
     python -m sclib.experiments.sparsity --collect   # the finished runs; lists the missing
 
