@@ -1,8 +1,10 @@
 """What the explorer computes (``notebooks/05_explorer.ipynb`` and ``06_exercises``).
 
 :class:`Subnetworks` offers the trained subnetworks (a task, an architecture, a regime,
-a subroutine) of the runs stored in the cache (``make figures`` fills it), and always the
-toy model of ``00_quickstart``, trained on first use in seconds. One of them at a time is
+a subroutine) of the runs stored in the cache (``make figures`` fills it), the quick runs
+shipped with sclib (``sclib.lab.shipped``: their masks and stored choices, shown with no
+cache and no training), and always the toy model of ``00_quickstart``, trained on first
+use in seconds. One of them at a time is
 the *subject*; for it, the plain methods compute accuracy on both "+/-" test sets under
 each view (``accuracies``, ``scores``, ``table``), where the subnetwork lives
 (``layer_stats``, ``layer_mask``) and example problems with the model's choice
