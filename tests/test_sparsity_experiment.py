@@ -359,3 +359,11 @@ def test_the_grid_jobs_of_the_standard_set_are_its_runs():
     got = [(c, j.profile) for j in jobs if j.kind == "base" for c in j.cells]
     assert len(got) == len(set(got)) == len(want) == 96 and set(got) == want
     assert len(jobs) == 48  # 2 domains x 4 densities x 3 seeds x (scratch, untrained)
+
+
+def test_a_cell_without_sparse_runs_yet_says_so_not_nan():
+    """A standard run collected in chunks: one cell has only its dense runs so far."""
+    cells = {**AMPLIFY, ("number", "scratch"): {1.0: [-0.2]}}
+    found = verdict(fake_rows(cells))
+    assert "nan" not in found.text.lower()
+    assert "number -0.20 -> no sparse run included yet" in found.summary

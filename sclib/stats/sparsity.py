@@ -306,8 +306,12 @@ def _control(table: pd.DataFrame, margin: float, alpha: float) -> tuple[str, boo
 def _summary(cells: pd.DataFrame, near: bool | None, control_modular: bool) -> str:
     """Mean ablation score, dense -> sparsest, per trained cell; the control in a few words."""
     parts = [
-        f"{c['domain']} {c['subroutine']} {c['dense_mean']:+.2f} -> {c['sparsest_mean']:+.2f}"
-        + (f" at {c['sparsest_density']:g}" if c["sparsest_n"] else "")
+        f"{c['domain']} {c['subroutine']} {c['dense_mean']:+.2f} -> "
+        + (
+            f"{c['sparsest_mean']:+.2f} at {c['sparsest_density']:g}"
+            if c["sparsest_n"] and not pd.isna(c["sparsest_mean"])
+            else "no sparse run included yet"
+        )
         for _, c in cells.iterrows()
     ]
     text = f"mean ablation score, dense -> sparsest: {'; '.join(parts)}" if parts else ""
