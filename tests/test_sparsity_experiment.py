@@ -367,3 +367,17 @@ def test_a_cell_without_sparse_runs_yet_says_so_not_nan():
     found = verdict(fake_rows(cells))
     assert "nan" not in found.text.lower()
     assert "number -0.20 -> no sparse run included yet" in found.summary
+
+
+def test_a_run_off_its_target_density_is_left_out_and_counted():
+    """A base model restored from a checkpoint before the annealing reached the target is
+    not the level it is filed under."""
+    rows = fake_rows(AMPLIFY)
+    odd = (rows["subroutine"] == "inside") & (rows["weight_density"] == 0.2)
+    odd &= rows["regime"] == "scratch"
+    rows.loc[odd & (rows["base_seed"] == 0), "base_weight_density"] = 0.265
+    table = sparsity_table(rows)
+    inside = table[(table["subroutine"] == "inside") & (table["weight_density"] == 0.2)]
+    inside = inside[inside["regime"] == "scratch"]
+    assert inside[["n", "n_excluded", "n_off_density"]].values.tolist() == [[2, 1, 1]]
+    assert verdict(rows).reading == "not decidable at this scale"  # 2 seeds left there

@@ -89,10 +89,32 @@ def _seed_scores(runs: pd.DataFrame) -> pd.Series:
     return runs.groupby("base_seed")["ablation_score"].mean().dropna()
 
 
+# a sparse run whose base model's measured density is off its target by more than this
+# (relative) is left out: its weights are not the level it is filed under (e.g. a
+# best-validation checkpoint restored from before the annealing reached the target)
+DENSITY_TOLERANCE = 0.1
+
+
+def off_density(rows: pd.DataFrame, tolerance: float = DENSITY_TOLERANCE) -> pd.Series:
+    """Whether each run's measured ``base_weight_density`` is off its target
+    ``weight_density`` by more than ``tolerance`` (relative); False where not measured.
+
+    >>> off_density(pd.DataFrame({"weight_density": [0.2, 0.02], "base_weight_density": [0.19999, 0.265]})).tolist()
+    [False, True]
+    """  # noqa: E501
+    if "base_weight_density" not in rows:
+        return pd.Series(False, index=rows.index)
+    measured = pd.to_numeric(rows["base_weight_density"], errors="coerce")
+    target = pd.to_numeric(rows["weight_density"], errors="coerce")
+    return ((measured / target - 1).abs() > tolerance).fillna(False)
+
+
 def sparsity_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per cell (domain, task, architecture, subroutine, variant, regime) and weight density:
     the mean of each of ``MEASURES`` over the included runs, their count ``n`` and their
-    base seeds ``n_seeds``, the runs left out ``n_excluded``; over the base seeds (mask
+    base seeds ``n_seeds``, the runs left out ``n_excluded`` (excluded as usual, or
+    ``n_off_density`` of them because their base model's measured density is off the
+    target: ``off_density``); over the base seeds (mask
     seeds averaged within each), the ablation scores' standard deviation and the one-sided
     p of a t-test of mean < 0 (``ablation_score_sd``, ``ablation_p_below_0``); and
     ``base_comp_test_acc_all``, the base models' mean accuracy over every run, excluded
@@ -107,12 +129,15 @@ def sparsity_table(rows: pd.DataFrame) -> pd.DataFrame:
         raise ValueError("rows lack 'weight_density': they are not run_sparsity's rows")
     rows["variant"] = rows["variant"].fillna("none")
     excluded = as_bool(rows["excluded"]) if "excluded" in rows else pd.Series(False, rows.index)
+    off = off_density(rows)
+    excluded = excluded | off
     out = []
     for values, group in rows.groupby(KEYS, sort=False, dropna=False):
         kept = group[~excluded.loc[group.index]]
         record = dict(zip(KEYS, values, strict=True))
         scores = _seed_scores(kept)
         record.update(n=len(kept), n_seeds=len(scores), n_excluded=len(group) - len(kept))
+        record["n_off_density"] = int(off.loc[group.index].sum())
         for measure in MEASURES:
             record[measure] = kept[measure].mean() if measure in kept and len(kept) else np.nan
         record["ablation_score_sd"] = scores.std() if len(scores) > 1 else np.nan
