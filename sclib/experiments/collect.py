@@ -15,6 +15,7 @@ import dataclasses
 import json
 import typing
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -143,6 +144,18 @@ def cached_choices(cache: Cache | None = None) -> pd.DataFrame:
 BOOL_COLUMNS = ("excluded", "mask_passed")  # read back from CSV as booleans
 
 
+def read_table(path) -> pd.DataFrame | None:
+    """A committed results CSV with its booleans restored (``BOOL_COLUMNS``); None if absent."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    table = pd.read_csv(path)
+    for column in BOOL_COLUMNS:
+        if column in table:
+            table[column] = as_bool(table[column])
+    return table
+
+
 def committed_runs(profile: Profile, cell_list: Iterable[Cell], results_dir=None):
     """The rows of ``cell_list`` in the committed table ``data/results/<profile>/runs.csv``.
 
@@ -150,21 +163,15 @@ def committed_runs(profile: Profile, cell_list: Iterable[Cell], results_dir=None
     or lacks any of the cells (then the caller runs them), else one row per cell in the
     order of ``cell_list``.
     """
-    path = (RESULTS_DIR if results_dir is None else results_dir) / profile.name / "runs.csv"
-    if not path.exists():
+    table = committed_table(profile.name, [profile.domain], results_dir)
+    if table is None:
         return None
-    table = pd.read_csv(path)
-    table = table[table["domain"] == profile.domain] if "domain" in table else table
     fields = [f.name for f in dataclasses.fields(Cell)]
     index = {tuple(r): i for i, r in enumerate(table[fields].itertuples(index=False))}
     wanted = [tuple(getattr(c, f) for f in fields) for c in cell_list]
     if not wanted or any(w not in index for w in wanted):
         return None
-    rows = table.iloc[[index[w] for w in wanted]].reset_index(drop=True)
-    for column in BOOL_COLUMNS:
-        if column in rows:
-            rows[column] = as_bool(rows[column])
-    return rows
+    return table.iloc[[index[w] for w in wanted]].reset_index(drop=True)
 
 
 def committed_table(
@@ -174,18 +181,12 @@ def committed_table(
     default all), booleans restored; None when it does not exist or holds none of them.
     Unlike ``committed_runs`` it accepts a table still being filled (a profile run in
     chunks): notebooks draw what is there and say how many runs that is."""
-    path = (RESULTS_DIR if results_dir is None else results_dir) / name / "runs.csv"
-    if not path.exists():
+    table = read_table((RESULTS_DIR if results_dir is None else results_dir) / name / "runs.csv")
+    if table is None:
         return None
-    table = pd.read_csv(path)
-    if domains is not None:
+    if domains is not None and "domain" in table:
         table = table[table["domain"].isin(list(domains))]
-    if table.empty:
-        return None
-    for column in BOOL_COLUMNS:
-        if column in table:
-            table[column] = as_bool(table[column])
-    return table.reset_index(drop=True)
+    return None if table.empty else table.reset_index(drop=True)
 
 
 def notebook_rows(

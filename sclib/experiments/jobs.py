@@ -113,12 +113,13 @@ def _profile_cells(profile: Profile, tasks, architectures, regimes, base_seeds) 
 
 
 def _at_densities(profiles: list[Profile], densities: Sequence[float] | None) -> list[Profile]:
-    """Each profile at each base-model weight density (``Profile.weight_density``, checked
-    there: a value outside (0, 1] raises, naming it); the profiles themselves when None."""
+    """Each profile at each base-model weight density (checked by
+    ``sparsity.check_densities``); the profiles themselves when None."""
+    from sclib.experiments.sparsity import check_densities  # it plans through this module
+
     if not densities:
         return profiles
-    if len(set(densities)) < len(densities):
-        raise ValueError(f"weight densities repeat a value: {list(densities)}")
+    densities = check_densities(densities)
     return [dataclasses.replace(p, weight_density=float(d)) for p in profiles for d in densities]
 
 

@@ -41,13 +41,13 @@ from pathlib import Path
 import pandas as pd
 
 from sclib.experiments.cache import Cache
-from sclib.experiments.collect import BOOL_COLUMNS
+from sclib.experiments.collect import read_table
 from sclib.experiments.profile_settings import get_profile, notebook_profiles
 from sclib.experiments.profiles import Cell, Profile, cells
 from sclib.experiments.runner import check_cell, run_grid
 from sclib.paths import CACHE_DIR, RESULTS_DIR
 from sclib.provenance import provenance, runs_provenance
-from sclib.stats.vocabulary import DOMAINS, as_bool
+from sclib.stats.vocabulary import DOMAINS
 
 QUICK_DENSITIES = (1.0, 0.2)
 STANDARD_DENSITIES = (1.0, 0.5, 0.2, 0.1)
@@ -67,6 +67,18 @@ def check_density(density: float) -> None:
             f"weight density must be a number in (0, 1] (1 = dense, e.g. 0.2 keeps a fifth of "
             f"each weight tensor), got {density!r}"
         )
+
+
+def check_densities(densities: Iterable[float]) -> tuple[float, ...]:
+    """The densities as a tuple, each checked (``check_density``), none repeated, at least one."""
+    densities = tuple(densities)
+    if not densities:
+        raise ValueError("no weight density given; e.g. densities=(1.0, 0.2)")
+    for density in densities:
+        check_density(density)
+    if len(set(densities)) < len(densities):
+        raise ValueError(f"densities repeat a value: {densities}")
+    return densities
 
 
 def sparse_profile(profile: Profile, density: float) -> Profile:
@@ -136,13 +148,7 @@ def check_sparsity(
 ) -> tuple[tuple[float, ...], dict[str, list[Cell]]]:
     """Check every argument of ``run_sparsity`` before anything trains; the densities and
     cells as tuples and lists. Errors name the bad value and the valid ones."""
-    densities = tuple(densities)
-    if not densities:
-        raise ValueError("no weight density given; e.g. densities=(1.0, 0.2)")
-    for density in densities:
-        check_density(density)
-    if len(set(densities)) < len(densities):
-        raise ValueError(f"densities repeat a value: {densities}")
+    densities = check_densities(densities)
     valid = list(profiles_by_domain)
     for domain, profile in profiles_by_domain.items():
         _check_domains([domain], list(DOMAINS))
@@ -206,14 +212,7 @@ def write_results(rows: pd.DataFrame, path: Path | str = RESULTS) -> list[Path]:
 
 def read_results(path: Path | str = RESULTS) -> pd.DataFrame | None:
     """The committed sparsity runs (``write_results``), booleans restored; None if absent."""
-    path = Path(path)
-    if not path.exists():
-        return None
-    rows = pd.read_csv(path)
-    for column in BOOL_COLUMNS:
-        if column in rows:
-            rows[column] = as_bool(rows[column])
-    return rows
+    return read_table(path)
 
 
 def run_standard(

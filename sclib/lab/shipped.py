@@ -147,10 +147,10 @@ def ship(
     masks = subject.masks
     arrays: dict[str, np.ndarray] = {}
     layers = []
+    sizes = masks.stats().set_index("layer")["size"]
     for i, (name, kept) in enumerate(masks.kept().items()):
         arrays[f"mask{i}"] = np.packbits(kept.cpu().numpy().reshape(-1))
-        size = int(masks.stats().set_index("layer").loc[name, "size"])
-        layers.append({"name": name, "shape": list(kept.shape), "size": size})
+        layers.append({"name": name, "shape": list(kept.shape), "size": int(sizes[name])})
     views = {}
     for view in VIEWS:
         for set_name, pred in subnetworks.predictions(view).items():

@@ -97,8 +97,9 @@ def choice_table(runs: pd.DataFrame, shipped: pd.DataFrame | None = None) -> pd.
         keys = [*CHOICE_COLUMNS, *RUN_COLUMNS]
         ship = shipped.reindex(columns=cols).assign(source="shipped", current=True)
         if tables:  # a run the cache holds (at the current profile) is shown from the cache
-            held = tables[0][tables[0]["current"]][keys].astype(str).agg("|".join, axis=1)
-            ship = ship[~ship[keys].astype(str).agg("|".join, axis=1).isin(set(held))]
+            cached = tables[0][tables[0]["current"]]
+            held = set(cached[keys].astype(str).itertuples(index=False))
+            ship = ship[[k not in held for k in ship[keys].astype(str).itertuples(index=False)]]
         excluded = shipped.get("excluded", pd.Series(False, index=shipped.index))
         rank = 2 * excluded.reindex(ship.index).astype(bool) + (ship["domain"] != "vision")
         ship = ship.assign(_rank=rank).sort_values(["_rank", *CHOICE_COLUMNS, *RUN_COLUMNS])

@@ -90,33 +90,47 @@ def agreement_table(
     return table
 
 
+def _layers(profile) -> str:
+    """``"4-layer "`` when the profile truncates the encoder, else ``""``."""
+    layers = dict(getattr(profile, "model_kwargs", ()) or ()).get("num_layers")
+    return f"{layers}-layer " if layers else ""
+
+
 def why_they_differ(row, margin: float = MARGIN, profile=None) -> str:
     """One sentence on what differs between our set-up and the paper's in this cell: the
-    set-up, not the scores (which disagree is said by the table)."""
+    set-up, read from our profile of the domain and the ``paper`` profile where given,
+    not the scores (which disagree is said by the table)."""
+    from sclib.experiments.profile_settings import get_profile
+
+    ours = profile.get(row.domain) if profile else None
+    paper = get_profile(row.domain, "paper")
     parts = []
-    size = getattr(profile.get(row.domain), "image_size", None) if profile else None
+    paper_model = PAPER_NAMES.get(row.paper_architecture, row.paper_architecture)
     if row.domain == "vision":
+        size = f"{ours.image_size}-px" if ours is not None else "smaller"
         parts.append(
-            f"our {row.ours_architecture} is a small CNN of its family on "
-            f"{size or 'small'}-px images, the paper's a "
-            f"{PAPER_NAMES.get(row.paper_architecture, row.paper_architecture)} at 128 px"
+            f"our {row.ours_architecture} is a small CNN of its family on {size} images, the "
+            f"paper's a {paper_model} at {paper.image_size} px"
         )
     else:
+        layers = _layers(ours) if ours is not None else ""
+        data = f"{ours.n_train:,} problems" if ours is not None else "fewer problems"
         parts.append(
-            f"our {row.ours_architecture} is a 4-layer encoder trained on the quick profile's "
-            "sentence sets, the paper's BERT-small on larger ones"
+            f"our {row.ours_architecture} is a {layers}encoder trained on {data}, "
+            f"the paper's {paper_model} on {paper.n_train:,}"
         )
     if row.regime == "pretrained":
+        config = getattr(ours, "simclr" if row.domain == "vision" else "mlm", None)
+        steps = f"{config.max_steps} steps" if getattr(config, "max_steps", None) else "short"
         if row.domain == "vision":
-            parts.append(
-                "our SimCLR dose is 300 steps on the task images, a small fraction of theirs"
-            )
+            parts.append(f"our SimCLR dose is {steps} on the task images, a fraction of theirs")
         elif "minilm" in row.ours_architecture:
             parts.append(
-                "our pretrained model is MiniLM's sentence embedder, theirs BERT-small after masked-LM pretraining"
+                "our pretrained model is MiniLM's sentence embedder, theirs BERT-small after "
+                "masked-LM pretraining"
             )
         else:
-            parts.append("our masked-LM dose is 300 steps")
+            parts.append(f"our masked-LM dose is {steps}")
     if row.regime == "untrained":
         parts.append("an untrained control's scores depend on how the architecture is initialised")
     if row.ours_n_seeds < 3:
