@@ -25,6 +25,7 @@ from pathlib import Path
 from sclib.experiments.cache import Cache
 from sclib.experiments.jobs import GRID_PROFILES, Job, job_cached, plan_jobs
 from sclib.experiments.jobs_pool import EXECUTORS, PoolOptions, cores, run_jobs, status_path
+from sclib.experiments.profiles import SPARE_SEEDS
 from sclib.paths import CACHE_DIR, RESULTS_DIR
 
 
@@ -133,11 +134,14 @@ def _run(args: argparse.Namespace, jobs: list[Job], options: PoolOptions) -> int
     return 1 if failed else 0
 
 
-def _collect(args: argparse.Namespace, jobs: list[Job]) -> int:
+def _collect(args: argparse.Namespace, jobs: list[Job], optional: set[str] = frozenset()) -> int:
+    """Write the jobs' cached runs; list the missing, but not the ``optional`` jobs' (spare
+    seeds not called for)."""
     from sclib.experiments.jobs_results import collect_jobs
 
     out = args.out or RESULTS_DIR / args.profile / "runs.csv"
     table, missing = collect_jobs(jobs, Cache(args.cache_dir), args.profile)
+    missing = {name: why for name, why in missing.items() if name not in optional}
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
     print(f"{len(table)} runs of profile {args.profile!r} -> {out}")
@@ -174,12 +178,39 @@ def main(argv: list[str] | None = None) -> int:
             )
     except ValueError as error:
         cli.error(str(error))  # exits with status 2
+    cache = Cache(args.cache_dir)
+    spares, needed = _spare_jobs(args, cache)
+    if args.command == "collect":
+        return _collect(args, jobs + spares, {j.name for j in spares} - {j.name for j in needed})
+    jobs = jobs + needed
+    if needed:
+        print(f"{len(needed)} spare-seed job(s): a base model failed; its spare seed stands in")
     if args.command == "plan":
-        print("\n".join(plan(jobs, Cache(args.cache_dir))))
+        print("\n".join(plan(jobs, cache)))
         return 0
-    if args.command == "run":
-        return _run(args, jobs, options)
-    return _collect(args, jobs)
+    return _run(args, jobs, options)
+
+
+def _spare_jobs(args: argparse.Namespace, cache: Cache) -> tuple[list[Job], list[Job]]:
+    """The profile's spare seeds' jobs (``sclib.experiments.profiles.SPARE_SEEDS``), and those
+    of them the cached runs call for (a lower seed's base model failed:
+    ``sclib.experiments.seeds.spare_needed``); none when ``--seed`` picks the seeds."""
+    seeds = SPARE_SEEDS.get(args.profile, ())
+    if args.seed is not None or not seeds:
+        return [], []
+    from sclib.experiments.collect import cached_runs
+    from sclib.experiments.seeds import needed_jobs
+
+    spares = plan_jobs(
+        args.profile,
+        args.domain,
+        args.task,
+        args.architecture,
+        args.regime,
+        base_seeds=seeds,
+        densities=args.weight_density,
+    )
+    return spares, needed_jobs(spares, cached_runs(cache))
 
 
 if __name__ == "__main__":

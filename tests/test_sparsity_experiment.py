@@ -71,9 +71,16 @@ def test_quick_cells_are_the_first_subroutine_and_its_untrained_control():
     assert QUICK_DENSITIES == (1.0, 0.2)
 
 
-def test_standard_set_is_both_subroutines_three_seeds_four_densities():
+def test_standard_set_is_both_subroutines_three_seeds_five_densities():
     profiles, densities, grid = standard_sparsity()
-    assert densities == STANDARD_DENSITIES == (1.0, 0.5, 0.2, 0.1)
+    assert (
+        densities
+        == STANDARD_DENSITIES
+        == {
+            "vision": (1.0, 0.5, 0.2, 0.1, 0.05),
+            "language": (1.0, 0.5, 0.2, 0.1, 0.01),
+        }
+    )
     assert {d: p.name for d, p in profiles.items()} == {
         "vision": "standard",
         "language": "standard",
@@ -354,11 +361,23 @@ def test_the_grid_jobs_of_the_standard_set_are_its_runs():
     """The grid (python -m sclib.grid run ... --weight-density) computes exactly the runs,
     under exactly the profiles, that run_sparsity(*standard_sparsity()) reads."""
     profiles, densities, grids = standard_sparsity()
-    want = {(c, sparse_profile(profiles[d], x)) for d in grids for x in densities for c in grids[d]}
+    want = {
+        (c, sparse_profile(profiles[d], x)) for d in grids for x in densities[d] for c in grids[d]
+    }
     jobs = standard_jobs()
     got = [(c, j.profile) for j in jobs if j.kind == "base" for c in j.cells]
-    assert len(got) == len(set(got)) == len(want) == 96 and set(got) == want
-    assert len(jobs) == 48  # 2 domains x 4 densities x 3 seeds x (scratch, untrained)
+    assert len(got) == len(set(got)) == len(want) == 120 and set(got) == want
+    assert len(jobs) == 60  # 2 domains x 5 densities x 3 seeds x (scratch, untrained)
+    spares = {c.base_seed for j in standard_jobs(spares=True) for c in j.cells} - {0, 1, 2}
+    assert spares == {3, 4}
+
+
+def test_densities_per_domain_must_name_every_domain():
+    profiles, _, grids = standard_sparsity()
+    with pytest.raises(ValueError, match=r"no densities for domain\(s\) \['language'\]"):
+        run_sparsity(profiles, {"vision": (1.0,)}, grids)
+    with pytest.raises(ValueError, match="weight density must be a number in"):
+        run_sparsity(profiles, {"vision": (1.0,), "language": (0.0,)}, grids)
 
 
 def test_a_cell_without_sparse_runs_yet_says_so_not_nan():

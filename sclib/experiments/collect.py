@@ -27,6 +27,7 @@ from sclib.experiments.profile_settings import get_profile
 from sclib.experiments.profiles import Cell, MaskSetting, Profile, cells
 from sclib.experiments.runner import run_cell, run_grid
 from sclib.experiments.search import trained_mask
+from sclib.experiments.seeds import included_seeds
 from sclib.models import ARCHITECTURES
 from sclib.paths import RESULTS_DIR
 from sclib.stats.vocabulary import as_bool
@@ -145,7 +146,8 @@ BOOL_COLUMNS = ("excluded", "mask_passed")  # read back from CSV as booleans
 
 
 def read_table(path) -> pd.DataFrame | None:
-    """A committed results CSV with its booleans restored (``BOOL_COLUMNS``); None if absent."""
+    """A committed results CSV with its booleans restored (``BOOL_COLUMNS``) and each cell's
+    included base seeds marked (``sclib.experiments.seeds``); None if absent."""
     path = Path(path)
     if not path.exists():
         return None
@@ -153,7 +155,7 @@ def read_table(path) -> pd.DataFrame | None:
     for column in BOOL_COLUMNS:
         if column in table:
             table[column] = as_bool(table[column])
-    return table
+    return included_seeds(table)
 
 
 def committed_runs(profile: Profile, cell_list: Iterable[Cell], results_dir=None):

@@ -30,7 +30,7 @@ from typing import Any
 from sclib.experiments.base_models import pretrained_embedder, pretraining_config
 from sclib.experiments.cache import Cache
 from sclib.experiments.profile_settings import PROFILES, get_profile
-from sclib.experiments.profiles import PRETRAINING, Cell, Profile, cells
+from sclib.experiments.profiles import PRETRAINING, Cell, Profile, cells, spare_seeds
 from sclib.experiments.profiles import tiny_profile as make_tiny
 from sclib.experiments.runner import check_cell, run_cell
 from sclib.models import ARCHITECTURES
@@ -150,11 +150,13 @@ def plan_jobs(
     chosen = grid_profiles(profile, domains) if isinstance(profile, str) else list(profile)
     chosen = _at_densities(chosen, densities)
     for prof in chosen:
+        allowed = (*prof.base_seeds, *spare_seeds(prof))
         for seed in base_seeds or ():
-            if seed not in prof.base_seeds:
+            if seed not in allowed:
+                spares = f", spare {list(spare_seeds(prof))}" if spare_seeds(prof) else ""
                 raise ValueError(
                     f"base seed {seed!r} is not one of profile {prof.name!r}'s "
-                    f"({prof.domain}): {list(prof.base_seeds)}"
+                    f"({prof.domain}): {list(prof.base_seeds)}{spares}"
                 )
         for cell in _profile_cells(prof, tasks, architectures, regimes, base_seeds):
             check_cell(cell, prof)

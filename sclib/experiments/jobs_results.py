@@ -17,6 +17,7 @@ from sclib.experiments.collect import cached_choices
 from sclib.experiments.jobs import Job
 from sclib.experiments.jobs_pool import read_status, status_path
 from sclib.experiments.profiles import Cell
+from sclib.experiments.seeds import included_seeds
 
 ORDER = ["domain", "task", "architecture", "regime", "variant", "base_seed", "subroutine"]
 
@@ -36,7 +37,8 @@ def _reason(name: str, status: dict[str, dict]) -> str:
 def collect_jobs(
     jobs: list[Job], cache: Cache, profile: str
 ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The run rows of ``jobs`` (one per run, with provenance and ``run_id``) and, for each
+    """The run rows of ``jobs`` (one per run, with provenance and ``run_id``; each cell's
+    included base seeds marked, ``sclib.experiments.seeds``) and, for each
     job with runs missing, the reason (from the status file of ``profile``)."""
     rows = cached_choices(cache)
     wanted = {(c, j.profile): j.name for j in jobs if j.kind == "base" for c in j.cells}
@@ -48,6 +50,7 @@ def collect_jobs(
                 found.add((cell, prof))
     table = rows.iloc[keep].drop(columns=["profile_config"]) if keep else pd.DataFrame()
     if not table.empty:
+        table = included_seeds(table)
         table = table.sort_values([c for c in ORDER + ["mask_seed"] if c in table])
         table = table.reset_index(drop=True)
     status = read_status(status_path(cache.root or Path("."), profile))

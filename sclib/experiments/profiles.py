@@ -182,6 +182,21 @@ LEFT_OUT: dict[tuple[str, str], frozenset[tuple[str, str]]] = {
 }
 
 
+# Spare base seeds (issues #15, #16): a trained cell keeps ``len(profile.base_seeds)`` base
+# seeds; when one's base model fails the accuracy criterion (``exclusion_threshold``), the
+# next spare seed stands in, in order: its job runs with ``python -m sclib.grid run ...
+# --seed 3``, and the cell's included seeds are the first that pass, in seed order
+# (``sclib.experiments.seeds``). A rule fixed in advance on base accuracy alone, never on
+# a score. Outside the Profile, like ``LEFT_OUT``, so no cached run changes key. The
+# paper (3 seeds, failures excluded, not replaced) has none.
+SPARE_SEEDS: dict[str, tuple[int, ...]] = {"standard": (3, 4), "full": (3, 4)}
+
+
+def spare_seeds(profile: Profile) -> tuple[int, ...]:
+    """The base seeds that may stand in for ``profile``'s failed ones (``SPARE_SEEDS``)."""
+    return SPARE_SEEDS.get(profile.name, ())
+
+
 def left_out(profile: Profile, architecture: str, regime: str) -> bool:
     """Whether ``profile``'s default grid leaves (architecture, regime) out (``LEFT_OUT``)."""
     return (architecture, regime) in LEFT_OUT.get((profile.domain, profile.name), ())

@@ -14,15 +14,20 @@ verdict off them and ``sclib.plots.sparsity`` draws them. Used by
 The quick set (``sparsity_cells(domains, "quick")``) is one subroutine per domain, one
 base seed, two densities: its density-1.0 runs are notebooks 03/04's own (read from the
 cache), and one seed cannot decide anything. The standard set (``standard_sparsity``)
-has both subroutines, three base seeds and four densities; run and commit it with::
+has both subroutines, three base seeds and five densities per domain
+(``STANDARD_DENSITIES``), a spare seed standing in where a base model fails
+(``sclib.experiments.seeds``); run and commit it with::
 
     python -m sclib.experiments.sparsity            # -> data/results/sparsity/runs.csv
 
 or on every core (or a SLURM cluster) through the grid, then write what it cached::
 
-    python -m sclib.grid run --profile standard --task inside_contact,sv_agreement \\
-        --architecture resnet,minilm --regime scratch,untrained --weight-density 1,0.5,0.2,0.1
+    python -m sclib.grid run --profile standard --task inside_contact --architecture resnet \
+        --regime scratch,untrained --weight-density 1,0.5,0.2,0.1,0.05
+    python -m sclib.grid run --profile standard --task sv_agreement --architecture minilm \
+        --regime scratch,untrained --weight-density 1,0.5,0.2,0.1,0.01
     python -m sclib.experiments.sparsity --collect   # the finished runs; lists the missing
+    # where a base seed failed, its spare: the same grid command with --seed 3, then collect
 
 >>> sparse_profile(get_profile("vision", "quick"), 0.2).weight_density
 0.2
@@ -43,14 +48,20 @@ import pandas as pd
 from sclib.experiments.cache import Cache
 from sclib.experiments.collect import read_table
 from sclib.experiments.profile_settings import get_profile, notebook_profiles
-from sclib.experiments.profiles import Cell, Profile, cells
+from sclib.experiments.profiles import Cell, Profile, cells, spare_seeds
 from sclib.experiments.runner import check_cell, run_grid
 from sclib.paths import CACHE_DIR, RESULTS_DIR
 from sclib.provenance import provenance, runs_provenance
 from sclib.stats.vocabulary import DOMAINS
 
 QUICK_DENSITIES = (1.0, 0.2)
-STANDARD_DENSITIES = (1.0, 0.5, 0.2, 0.1)
+# dense, three common levels, and the sparsest level each base model still learns at
+# (``scripts/sparsity_limit_check.py``, accuracy only: the ResNet 0.972 at 5%; MiniLM 1.00
+# at 1%, the sparsest checked; below 5% the ResNet's restored weights miss the target)
+STANDARD_DENSITIES: dict[str, tuple[float, ...]] = {
+    "vision": (1.0, 0.5, 0.2, 0.1, 0.05),
+    "language": (1.0, 0.5, 0.2, 0.1, 0.01),
+}
 RESULTS = RESULTS_DIR / "sparsity" / "runs.csv"  # the committed standard run
 # one trained cell per domain (the first subroutine of notebooks 03/04's tasks); each comes
 # with its untrained control (random weights at the same density)
@@ -129,26 +140,42 @@ def sparsity_cells(domains: Iterable[str] = DOMAINS, name: str = "quick") -> dic
 
 def standard_sparsity(
     domains: Iterable[str] = DOMAINS,
-) -> tuple[dict[str, Profile], tuple[float, ...], dict[str, list[Cell]]]:
+) -> tuple[dict[str, Profile], dict[str, tuple[float, ...]], dict[str, list[Cell]]]:
     """The standard set as ``run_sparsity``'s first three arguments: the standard profiles
-    (quick's sizes), densities 1.0, 0.5, 0.2 and 0.1, both subroutines, base seeds 0-2
-    (96 runs for both domains)."""
+    (quick's sizes), each domain's ``STANDARD_DENSITIES``, both subroutines, base seeds 0-2
+    (120 runs for both domains; spare seeds stand in for failed base models:
+    ``run_standard``)."""
     domains = _check_domains(domains, list(SPARSITY_TASKS))
     return (
         notebook_profiles("standard", domains),
-        STANDARD_DENSITIES,
+        {d: STANDARD_DENSITIES[d] for d in domains},
         sparsity_cells(domains, "standard"),
     )
 
 
+Densities = Iterable[float] | Mapping[str, Iterable[float]]
+
+
+def _per_domain(densities: Densities, domains: Iterable[str]) -> dict[str, tuple[float, ...]]:
+    """Densities for each domain: one set for all, or a mapping by domain (each checked)."""
+    domains = list(domains)
+    if isinstance(densities, Mapping):
+        missing = [d for d in domains if d not in densities]
+        if missing:
+            raise ValueError(f"no densities for domain(s) {missing}; given for {list(densities)}")
+        return {d: check_densities(densities[d]) for d in domains}
+    shared = check_densities(densities)
+    return {d: shared for d in domains}
+
+
 def check_sparsity(
     profiles_by_domain: Mapping[str, Profile],
-    densities: Iterable[float],
+    densities: Densities,
     cells_by_domain: Mapping[str, Iterable[Cell]],
-) -> tuple[tuple[float, ...], dict[str, list[Cell]]]:
-    """Check every argument of ``run_sparsity`` before anything trains; the densities and
-    cells as tuples and lists. Errors name the bad value and the valid ones."""
-    densities = check_densities(densities)
+) -> tuple[dict[str, tuple[float, ...]], dict[str, list[Cell]]]:
+    """Check every argument of ``run_sparsity`` before anything trains; the densities per
+    domain and the cells as lists. Errors name the bad value and the valid ones."""
+    densities = _per_domain(densities, cells_by_domain)
     valid = list(profiles_by_domain)
     for domain, profile in profiles_by_domain.items():
         _check_domains([domain], list(DOMAINS))
@@ -159,7 +186,7 @@ def check_sparsity(
     for domain, grid in grids.items():
         if not grid:
             raise ValueError(f"no cells for domain {domain!r}")
-        for density in densities:
+        for density in densities[domain]:
             for cell in grid:
                 check_cell(cell, sparse_profile(profiles_by_domain[domain], density))
     return densities, grids
@@ -167,12 +194,13 @@ def check_sparsity(
 
 def run_sparsity(
     profiles_by_domain: Mapping[str, Profile],
-    densities: Iterable[float],
+    densities: Densities,
     cells_by_domain: Mapping[str, Iterable[Cell]],
     cache: Cache | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Every cell at every base-model weight density: one tidy table, one row per run.
+    """Every cell at every base-model weight density (one set for all domains, or a
+    mapping by domain): one tidy table, one row per run.
 
     Runs ``sclib.experiments.runner.run_grid`` per domain and density under
     ``sparse_profile(profile, density)``; rows carry ``weight_density`` (the target) and
@@ -182,7 +210,7 @@ def run_sparsity(
     cache = cache if cache is not None else Cache()
     tables = []
     for domain, grid in grids.items():
-        for density in densities:
+        for density in densities[domain]:
             profile = sparse_profile(profiles_by_domain[domain], density)
             if progress:
                 print(f"[{domain}/{profile.name}] weight density {density:g}", flush=True)
@@ -218,40 +246,68 @@ def read_results(path: Path | str = RESULTS) -> pd.DataFrame | None:
 def run_standard(
     cache: Cache | None = None, path: Path | str = RESULTS, progress: bool = True
 ) -> pd.DataFrame:
-    """Run the standard set (``standard_sparsity``) and write it (``write_results``)."""
-    rows = run_sparsity(*standard_sparsity(), cache=cache, progress=progress)
+    """Run the standard set (``standard_sparsity``), then each spare seed its cells need
+    (``sclib.experiments.seeds.spare_needed``), and write it (``write_results``)."""
+    from sclib.experiments.seeds import spare_needed
+
+    profiles, densities, grids = standard_sparsity()
+    rows = run_sparsity(profiles, densities, grids, cache=cache, progress=progress)
+    for domain, profile in profiles.items():
+        for spare in spare_seeds(profile):
+            for density in densities[domain]:
+                at = sparse_profile(profile, density)
+                grid = [replace(c, base_seed=spare) for c in grids[domain]]
+                grid = [c for c in grid if spare_needed(rows, c, at)]
+                if grid:
+                    more = run_grid(grid, at, cache, progress)
+                    rows = pd.concat([rows, more], ignore_index=True)
     for written in write_results(rows, path):
         print(f"wrote {written}")
     return rows
 
 
-def standard_jobs(domains: Iterable[str] = DOMAINS) -> list:
+def standard_jobs(domains: Iterable[str] = DOMAINS, spares: bool = False) -> list:
     """The standard set as grid jobs (``sclib.experiments.jobs``): one per base model and
     density, each untrained control after its scratch twin; the same runs, and cache
-    entries, as ``run_sparsity(*standard_sparsity())``."""
+    entries, as ``run_sparsity(*standard_sparsity())``. ``spares``: the spare seeds' jobs
+    too (``sclib.experiments.profiles.SPARE_SEEDS``; run where a base model fails:
+    ``python -m sclib.grid run ... --seed 3``)."""
     from sclib.experiments.jobs import plan_jobs
 
     domains = _check_domains(domains, list(SPARSITY_TASKS))
-    return plan_jobs(
-        "standard",
-        domains,
-        tasks=[SPARSITY_TASKS[d][0] for d in domains],
-        architectures=[SPARSITY_TASKS[d][1] for d in domains],
-        regimes=["scratch", "untrained"],
-        densities=STANDARD_DENSITIES,
-    )
+    jobs = []
+    for domain in domains:
+        profile = get_profile(domain, "standard")
+        seeds = (*profile.base_seeds, *spare_seeds(profile)) if spares else None
+        jobs += plan_jobs(
+            "standard",
+            [domain],
+            tasks=[SPARSITY_TASKS[domain][0]],
+            architectures=[SPARSITY_TASKS[domain][1]],
+            regimes=["scratch", "untrained"],
+            base_seeds=seeds,
+            densities=STANDARD_DENSITIES[domain],
+        )
+    return jobs
 
 
 def collect_standard(
     cache: Cache | None = None, path: Path | str | None = RESULTS
 ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The standard set's runs that are in the cache, written (``write_results``, unless
-    ``path`` is None) without computing anything; also each job with runs missing, and why
-    (``sclib.experiments.jobs_results.collect_jobs``)."""
+    """The standard set's runs that are in the cache, spare seeds' included, written
+    (``write_results``, unless ``path`` is None) without computing anything; also each job
+    with runs missing, and why (``sclib.experiments.jobs_results.collect_jobs``); a spare
+    seed's job only where its cell needs it (``sclib.experiments.seeds.spare_needed``)."""
+    from sclib.experiments.collect import cached_runs
     from sclib.experiments.jobs_results import collect_jobs
+    from sclib.experiments.seeds import needed_jobs
 
     cache = cache if cache is not None else Cache()
-    rows, missing = collect_jobs(standard_jobs(), cache, "standard")
+    base = {j.name for j in standard_jobs()}
+    spares = [j for j in standard_jobs(spares=True) if j.name not in base]
+    optional = {j.name for j in spares} - {j.name for j in needed_jobs(spares, cached_runs(cache))}
+    rows, missing = collect_jobs(standard_jobs(spares=True), cache, "standard")
+    missing = {name: why for name, why in missing.items() if name not in optional}
     if path is not None and len(rows):
         for written in write_results(rows, path):
             print(f"wrote {written} ({len(rows)} runs)")
@@ -263,8 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     ``--collect``, read from the cache) and written."""
     cli = argparse.ArgumentParser(
         prog="python -m sclib.experiments.sparsity",
-        description="Run the standard sparsity set (both subroutines, base seeds 0-2, "
-        "densities 1.0, 0.5, 0.2, 0.1) and write it with its provenance.",
+        description="Run the standard sparsity set (both subroutines, base seeds 0-2 and "
+        "spares where one fails, densities 1.0, 0.5, 0.2, 0.1 and 0.05 (vision) or 0.01 "
+        "(language)) and write it with its provenance.",
     )
     cli.add_argument("--cache-dir", type=Path, default=CACHE_DIR, help="default: data/cache")
     cli.add_argument(
@@ -274,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         "--collect",
         action="store_true",
         help="compute nothing: write the runs the cache holds (e.g. from python -m sclib.grid "
-        "run ... --weight-density 1,0.5,0.2,0.1) and list the missing ones",
+        "run ... --weight-density 1,0.5,0.2,0.1,0.05) and list the missing ones",
     )
     args = cli.parse_args(argv)
     if not args.collect:

@@ -193,16 +193,18 @@ README_END = "<!-- agreement:end -->"
 
 
 def standard_agreement(results_dir=None) -> pd.DataFrame | None:
-    """The agreement table of the committed standard runs (``data/results/standard``);
-    None when they are not committed."""
+    """The agreement table of the committed standard runs (``data/results/standard``, each
+    cell's included base seeds: ``sclib.experiments.seeds``); None when not committed."""
+    from sclib.experiments.collect import read_table
     from sclib.experiments.profile_settings import notebook_profiles
     from sclib.paths import RESULTS_DIR
     from sclib.stats.reference import paper_runs
 
-    path = (RESULTS_DIR if results_dir is None else results_dir) / "standard" / "runs.csv"
-    if not path.exists():
+    ours = read_table(
+        (RESULTS_DIR if results_dir is None else results_dir) / "standard" / "runs.csv"
+    )
+    if ours is None:
         return None
-    ours = pd.read_csv(path)
     profiles = notebook_profiles("standard", sorted(ours["domain"].unique()))
     return agreement_table(ours, paper_runs(), profile=profiles)
 
