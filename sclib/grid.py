@@ -25,7 +25,6 @@ from pathlib import Path
 from sclib.experiments.cache import Cache
 from sclib.experiments.jobs import GRID_PROFILES, Job, job_cached, plan_jobs
 from sclib.experiments.jobs_pool import EXECUTORS, PoolOptions, cores, run_jobs, status_path
-from sclib.experiments.profiles import SPARE_SEEDS
 from sclib.paths import CACHE_DIR, RESULTS_DIR
 
 
@@ -145,6 +144,15 @@ def _collect(args: argparse.Namespace, jobs: list[Job], optional: set[str] = fro
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
     print(f"{len(table)} runs of profile {args.profile!r} -> {out}")
+    if len(table) and not args.weight_density:  # notebook 04's mask overlaps, beside it
+        from sclib.experiments.collect_masks import write_mask_tables
+
+        profiles = {job.profile.domain: job.profile for job in jobs}
+        try:
+            for path in write_mask_tables(table, profiles, Cache(args.cache_dir), out.parent):
+                print(f"mask tables -> {path}")
+        except LookupError as error:
+            print(f"mask tables not written: {error}")
     for name, reason in missing.items():
         print(f"missing {name}: {reason}")
     return 1 if missing else 0
@@ -195,22 +203,19 @@ def _spare_jobs(args: argparse.Namespace, cache: Cache) -> tuple[list[Job], list
     """The profile's spare seeds' jobs (``sclib.experiments.profiles.SPARE_SEEDS``), and those
     of them the cached runs call for (a lower seed's base model failed:
     ``sclib.experiments.seeds.spare_needed``); none when ``--seed`` picks the seeds."""
-    seeds = SPARE_SEEDS.get(args.profile, ())
-    if args.seed is not None or not seeds:
+    if args.seed is not None:
         return [], []
-    from sclib.experiments.collect import cached_runs
-    from sclib.experiments.seeds import needed_jobs
+    from sclib.experiments.seeds import spare_jobs
 
-    spares = plan_jobs(
+    return spare_jobs(
         args.profile,
-        args.domain,
-        args.task,
-        args.architecture,
-        args.regime,
-        base_seeds=seeds,
+        cache,
+        domains=args.domain,
+        tasks=args.task,
+        architectures=args.architecture,
+        regimes=args.regime,
         densities=args.weight_density,
     )
-    return spares, needed_jobs(spares, cached_runs(cache))
 
 
 if __name__ == "__main__":

@@ -51,8 +51,10 @@ FIGURE_NOTEBOOKS = ("02", "03", "04")  # the notebooks whose runs ``prefetch`` c
 
 def prefetch(profile: str, workers: int) -> None:
     """Compute the runs of notebooks 02-04 on the local pool (``workers`` processes)."""
+    from sclib.experiments.cache import Cache
     from sclib.experiments.jobs import plan_jobs
     from sclib.experiments.jobs_pool import PoolOptions, run_jobs
+    from sclib.experiments.seeds import spare_jobs
     from sclib.paths import CACHE_DIR
     from sclib.stats.vocabulary import REGIMES
 
@@ -63,6 +65,11 @@ def prefetch(profile: str, workers: int) -> None:
         return
     print(f"[prefetch] {len(jobs)} jobs of profile {profile} on {workers} workers", flush=True)
     records = run_jobs(jobs, CACHE_DIR, profile, PoolOptions(workers=workers), progress=True)
+    _, spares = spare_jobs(profile, Cache(CACHE_DIR), regimes=REGIMES)
+    if spares:  # a base model failed: its spare seed stands in (sclib.experiments.seeds)
+        print(f"[prefetch] {len(spares)} spare-seed jobs", flush=True)
+        options = PoolOptions(workers=workers)
+        records.update(run_jobs(spares, CACHE_DIR, profile, options, progress=True))
     failed = [name for name, r in records.items() if r.get("state") != "done"]
     took = time.perf_counter() - start
     print(f"[prefetch] done in {took:.0f} s; failed: {failed or 'none'}", flush=True)

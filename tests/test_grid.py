@@ -254,6 +254,9 @@ def test_tiny_grid_runs_end_to_end_on_the_local_pool(tmp_path, capsys):
     assert main(["collect", *args, "--out", str(out)]) == 0
     table = pd.read_csv(out)
     assert len(table) == 2 and table["subnetwork_score"].notna().all()
+    kept = pd.read_csv(tmp_path / "kept.csv")  # notebook 04's mask tables, beside the runs
+    assert set(kept["subroutine"]) == set(table["subroutine"]) and (kept["kept"] >= 0).all()
+    assert (tmp_path / "overlap.csv").exists()
     main(["plan", *args])
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("1 jobs, 1 cached")
 

@@ -24,10 +24,10 @@ import torch
 from sclib.experiments.base_models import base_model
 from sclib.experiments.cache import Cache
 from sclib.experiments.profile_settings import get_profile
-from sclib.experiments.profiles import Cell, MaskSetting, Profile, cells
+from sclib.experiments.profiles import Cell, MaskSetting, Profile, cells, spare_seeds
 from sclib.experiments.runner import run_cell, run_grid
 from sclib.experiments.search import trained_mask
-from sclib.experiments.seeds import included_seeds
+from sclib.experiments.seeds import included_seeds, spare_needed
 from sclib.models import ARCHITECTURES
 from sclib.paths import RESULTS_DIR
 from sclib.stats.vocabulary import as_bool
@@ -163,17 +163,51 @@ def committed_runs(profile: Profile, cell_list: Iterable[Cell], results_dir=None
 
     Written by ``python -m sclib.grid collect``. Returns None when the table does not exist
     or lacks any of the cells (then the caller runs them), else one row per cell in the
-    order of ``cell_list``.
+    order of ``cell_list``, then the rows of the same cells at the profile's spare seeds
+    that the table holds (``sclib.experiments.seeds``: included where they stand in for a
+    failed base model, else marked excluded).
     """
     table = committed_table(profile.name, [profile.domain], results_dir)
     if table is None:
         return None
     fields = [f.name for f in dataclasses.fields(Cell)]
     index = {tuple(r): i for i, r in enumerate(table[fields].itertuples(index=False))}
+    cell_list = list(cell_list)
     wanted = [tuple(getattr(c, f) for f in fields) for c in cell_list]
     if not wanted or any(w not in index for w in wanted):
         return None
-    return table.iloc[[index[w] for w in wanted]].reset_index(drop=True)
+    spares = [
+        tuple(getattr(dataclasses.replace(c, base_seed=seed), f) for f in fields)
+        for seed in spare_seeds(profile)
+        for c in _one_per_seedless_cell(cell_list)
+    ]
+    found = [index[w] for w in wanted] + [index[s] for s in spares if s in index]
+    return table.iloc[found].reset_index(drop=True)
+
+
+def _one_per_seedless_cell(cell_list: Iterable[Cell]) -> list[Cell]:
+    """One cell per (everything but the base seed), in order."""
+    seen, out = set(), []
+    for cell in cell_list:
+        key = dataclasses.replace(cell, base_seed=0)
+        if key not in seen:
+            seen.add(key)
+            out.append(cell)
+    return out
+
+
+def with_spares(rows: pd.DataFrame, cell_list: Iterable[Cell], profile: Profile, cache=None):
+    """``rows`` (the runs of ``cell_list``) with the runs of each spare seed they call for
+    (``sclib.experiments.seeds.spare_needed``: a base model failed), run or read from the
+    cache, and each cell's included base seeds marked."""
+    for seed in spare_seeds(profile):
+        candidates = [
+            dataclasses.replace(c, base_seed=seed) for c in _one_per_seedless_cell(cell_list)
+        ]
+        needed = [c for c in candidates if spare_needed(rows, c, profile)]
+        if needed:
+            rows = pd.concat([rows, run_grid(needed, profile, cache)], ignore_index=True)
+    return included_seeds(rows)
 
 
 def committed_table(
@@ -201,7 +235,8 @@ def notebook_rows(
 
     For each domain, the rows of ``data/results/<profile>/runs.csv`` when it holds every
     cell of the grid (default ``cells(profile)``), else the cells run (or read from the
-    cache) by ``run_grid``. A line says which.
+    cache) by ``run_grid``, spare seeds where a base model failed (``with_spares``). A line
+    says which.
     """
     tables = {}
     for domain, profile in profiles.items():
@@ -211,5 +246,20 @@ def notebook_rows(
             print(f"[{domain}/{profile.name}] {len(rows)} runs from data/results/{profile.name}")
             tables[domain] = rows
         else:
-            tables[domain] = run_grid(cell_list, profile, cache)
+            rows = run_grid(cell_list, profile, cache)
+            tables[domain] = with_spares(rows, cell_list, profile, cache)
     return tables
+
+
+def drawn_from_table(
+    profiles: Mapping[str, Profile],
+    grids: Mapping[str, Iterable[Cell]] | None = None,
+    results_dir=None,
+) -> bool:
+    """Whether ``notebook_rows`` draws every domain from its committed table: then the runs'
+    models and masks need not be on this machine (notebook 04 reads its mask tables from
+    beside the table, ``collect_masks.committed_mask_tables``, and skips what needs models)."""
+    return all(
+        committed_runs(p, grids[d] if grids is not None else cells(p), results_dir) is not None
+        for d, p in profiles.items()
+    )

@@ -12,11 +12,12 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import pandas as pd
 
 from sclib.experiments.cache import Cache
-from sclib.experiments.collect import load_cell
+from sclib.experiments.collect import ReadOnlyCache, load_cell
 from sclib.experiments.profiles import Cell, Profile
 from sclib.stats.overlap import as_kept, intersected_overlap, kept_by_layer, mask_overlap
 from sclib.stats.vocabulary import BASE_COLUMNS
@@ -247,3 +248,38 @@ def mask_tables(
         kept.append(kept_table(cell_list, profile, cache))
     overlaps = [t for t in overlaps if len(t)] or [pd.DataFrame()]
     return pd.concat(overlaps, ignore_index=True), pd.concat(kept, ignore_index=True)
+
+
+MASK_TABLES = ("overlap", "kept")  # written beside a committed runs.csv
+
+
+def write_mask_tables(
+    runs: pd.DataFrame, profiles: Mapping[str, Profile], cache: Cache, folder
+) -> list[Path]:
+    """Notebook 04's mask tables (``mask_tables``) of the collected runs ``runs`` (their
+    included cells, each domain under ``profiles[domain]``), read from ``cache`` without
+    computing anything (``LookupError`` when a mask is not there), written as
+    ``overlap.csv`` and ``kept.csv`` in ``folder``: the committed table then redraws
+    notebook 04 without the cache. Returns the paths written."""
+    from sclib.experiments.describe import included_cells
+
+    profiles = {d: p for d, p in profiles.items() if d in set(runs["domain"])}
+    included = {d: included_cells(runs[runs["domain"] == d]) for d in profiles}
+    tables = mask_tables(profiles, included, ReadOnlyCache(cache.root))
+    paths = []
+    for stem, table in zip(MASK_TABLES, tables, strict=True):
+        paths.append(Path(folder) / f"{stem}.csv")
+        table.to_csv(paths[-1], index=False, float_format="%.6g")
+    return paths
+
+
+def committed_mask_tables(name: str, results_dir=None) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The mask tables written beside ``data/results/<name>/runs.csv`` (``write_mask_tables``):
+    ``(overlap, kept)``, or None when they are not there."""
+    from sclib.paths import RESULTS_DIR
+
+    folder = (RESULTS_DIR if results_dir is None else Path(results_dir)) / name
+    paths = [folder / f"{stem}.csv" for stem in MASK_TABLES]
+    if not all(path.exists() for path in paths):
+        return None
+    return tuple(pd.read_csv(path) for path in paths)

@@ -146,3 +146,18 @@ def needed_jobs(spare_jobs: list, rows: pd.DataFrame) -> list:
     ]
     needs = {n for j in base for n in j.needs}
     return [j for j in spare_jobs if j.kind != "base" and j.name in needs] + base
+
+
+def spare_jobs(profile: str, cache, **filters) -> tuple[list, list]:
+    """The spare seeds' jobs of grid profile ``profile`` (``plan_jobs`` with ``filters``), and
+    those of them the cache's runs call for (``needed_jobs``); none for a profile without
+    spare seeds (``sclib.experiments.profiles.SPARE_SEEDS``)."""
+    from sclib.experiments.collect import cached_runs
+    from sclib.experiments.jobs import plan_jobs
+    from sclib.experiments.profiles import SPARE_SEEDS
+
+    seeds = SPARE_SEEDS.get(profile, ())
+    if not seeds:
+        return [], []
+    spares = plan_jobs(profile, base_seeds=seeds, **filters)
+    return spares, needed_jobs(spares, cached_runs(cache))
