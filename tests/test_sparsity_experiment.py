@@ -400,3 +400,38 @@ def test_a_run_off_its_target_density_is_left_out_and_counted():
     inside = inside[inside["regime"] == "scratch"]
     assert inside[["n", "n_excluded", "n_off_density"]].values.tolist() == [[2, 1, 1]]
     assert verdict(rows).reading == "not decidable at this scale"  # 2 seeds left there
+
+
+def test_run_standard_runs_a_spare_seed_only_where_a_base_model_failed(monkeypatch, tmp_path):
+    """Vision base seed 2 fails at density 0.5 only: seed 3 runs there, nowhere else."""
+    calls = []
+
+    def fake_run_grid(cells, profile, cache=None, progress=True):
+        cells = list(cells)
+        calls.append((profile.domain, profile.weight_density, sorted({c.base_seed for c in cells})))
+        failed = [
+            profile.domain == "vision" and profile.weight_density == 0.5 and c.base_seed == 2
+            and c.regime == "scratch" for c in cells
+        ]  # fmt: skip
+        return pd.DataFrame([
+            {**vars(c), "domain": profile.domain, "profile": "standard",
+             "weight_density": profile.weight_density, "excluded": bad,
+             "exclusion_reason": "base model below the exclusion threshold" if bad else ""}
+            for c, bad in zip(cells, failed, strict=True)
+        ])  # fmt: skip
+
+    monkeypatch.setattr(experiment, "run_grid", fake_run_grid)
+    monkeypatch.setattr(experiment, "write_results", lambda rows, path: [])
+    rows = experiment.run_standard(path=tmp_path / "runs.csv", progress=False)
+    spares = [c for c in calls if c[2] != [0, 1, 2]]
+    assert spares == [("vision", 0.5, [3])]
+    at = rows[(rows["domain"] == "vision") & (rows["weight_density"] == 0.5)]
+    assert len(at) == 16  # 12 of seeds 0-2 and 4 of seed 3 (2 subroutines x 2 regimes)
+
+
+def test_collect_standard_lists_the_missing_jobs_but_not_spares_not_called_for(tmp_path):
+    from sclib.experiments.cache import Cache
+
+    rows, missing = experiment.collect_standard(Cache(tmp_path), path=None)
+    assert rows.empty and len(missing) == 60
+    assert not any(name.endswith(("seed 3", "seed 4")) or " seed 3 " in name for name in missing)

@@ -256,7 +256,7 @@ def run_standard(
         for spare in spare_seeds(profile):
             for density in densities[domain]:
                 at = sparse_profile(profile, density)
-                grid = [replace(c, base_seed=spare) for c in grids[domain]]
+                grid = list(dict.fromkeys(replace(c, base_seed=spare) for c in grids[domain]))
                 grid = [c for c in grid if spare_needed(rows, c, at)]
                 if grid:
                     more = run_grid(grid, at, cache, progress)
