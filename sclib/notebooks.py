@@ -63,6 +63,7 @@ def prefetch(profile: str, workers: int) -> None:
     if all_committed(jobs):
         print(f"[prefetch] every run is in data/results/{profile}/runs.csv: nothing to run")
         return
+    jobs += ladder_prefetch(jobs, workers)
     print(f"[prefetch] {len(jobs)} jobs of profile {profile} on {workers} workers", flush=True)
     records = run_jobs(jobs, CACHE_DIR, profile, PoolOptions(workers=workers), progress=True)
     _, spares = spare_jobs(profile, Cache(CACHE_DIR), regimes=REGIMES)
@@ -73,6 +74,33 @@ def prefetch(profile: str, workers: int) -> None:
     failed = [name for name, r in records.items() if r.get("state") != "done"]
     took = time.perf_counter() - start
     print(f"[prefetch] done in {took:.0f} s; failed: {failed or 'none'}", flush=True)
+
+
+LADDER_NOTEBOOK = "04_imperfect_decomposition.ipynb"  # its SENSITIVITY_DOMAINS parameter
+
+
+def ladder_domains() -> list[str]:
+    """Notebook 04's default ``SENSITIVITY_DOMAINS``: the domains whose lambda ladder it draws."""
+    import ast
+
+    import papermill
+
+    parameters = papermill.inspect_notebook(str(NOTEBOOKS / LADDER_NOTEBOOK))
+    return list(ast.literal_eval(parameters["SENSITIVITY_DOMAINS"]["default"]))
+
+
+def ladder_prefetch(jobs, workers: int) -> list:
+    """Notebook 04's lambda ladder masks as pool jobs beside ``jobs`` (one part per worker:
+    ``sclib.experiments.ladder``), for each domain of ``ladder_domains`` that ``jobs`` have."""
+    from sclib.experiments.ladder import ladder_jobs
+
+    profiles = {job.profile.domain: job.profile for job in jobs if job.kind == "base"}
+    return [
+        ladder
+        for domain in ladder_domains()
+        if domain in profiles
+        for ladder in ladder_jobs(profiles[domain], parts=max(workers, 1))
+    ]
 
 
 def all_committed(jobs) -> bool:

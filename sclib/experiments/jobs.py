@@ -45,16 +45,20 @@ class Job:
     """One unit of work: a pretraining, or a base model with all its cells.
 
     Attributes:
-        kind: ``"pretraining"`` or ``"base"``.
+        kind: ``"pretraining"``, ``"base"`` or ``"ladder"`` (notebook 04's lambda ladder:
+            ``sclib.experiments.ladder``).
         profile: the profile its cells run with.
-        cells: the cells it runs (a pretraining job: one cell naming its architecture and seed).
+        cells: the cells it runs (a pretraining job: one cell naming its architecture and
+            seed; a ladder job: the candidates for its cell).
         needs: names of the jobs that must finish first.
+        part: a ladder job's share of the rungs, ``(k, n)``: every n-th from the k-th.
     """
 
     kind: str
     profile: Profile
     cells: tuple[Cell, ...]
     needs: tuple[str, ...] = ()
+    part: tuple[int, int] = (0, 1)
 
     @property
     def name(self) -> str:
@@ -63,6 +67,9 @@ class Job:
         if self.kind == "pretraining":
             method = PRETRAINING[cell.architecture]
             return f"{p.domain}/{p.name} pretraining {method} {cell.architecture} seed {cell.base_seed}"
+        if self.kind == "ladder":
+            k, n = self.part
+            return f"{p.domain}/{p.name} lambda ladder {cell.task} {cell.architecture} part {k + 1}/{n}"
         variant = "" if cell.variant == "none" else f" {cell.variant}"
         density = "" if p.weight_density == 1 else f" density {p.weight_density:g}"
         return (
@@ -202,6 +209,10 @@ def job_cached(job: Job, cache: Cache) -> bool:
     """Whether everything the job makes is in the cache already."""
     if job.kind == "pretraining":
         return cache.has("pretraining", pretraining_config(job.cells[0], job.profile))
+    if job.kind == "ladder":
+        from sclib.experiments.ladder import rungs_cached
+
+        return rungs_cached(job.cells, job.profile, cache, job.part)
     return all(cache.has("runs", run_key(c, job.profile)) for c in job.cells)
 
 
@@ -234,9 +245,14 @@ def run_job(job: Job, cache_dir: str | Path, threads: int | None = None) -> dict
     """
     threads = _set_threads(threads)
     cache, start = Cache(cache_dir), time.perf_counter()
-    for cell in job.cells:
+    from sclib.experiments.ladder import train_rungs
+
+    steps = [job.cells[0]] if job.kind == "ladder" else job.cells  # a ladder: one cell's rungs
+    for cell in steps:
         try:
-            if job.kind == "pretraining":
+            if job.kind == "ladder":
+                train_rungs(job.cells, job.profile, cache, job.part)
+            elif job.kind == "pretraining":
                 pretrained_embedder(cell, job.profile, cache)
             else:
                 run_cell(cell, job.profile, cache, progress=False)
@@ -247,7 +263,7 @@ def run_job(job: Job, cache_dir: str | Path, threads: int | None = None) -> dict
             ) from None
     return {
         "job": job.name,
-        "cells": len(job.cells),
+        "cells": len(steps),
         "time_s": time.perf_counter() - start,
         "threads": threads,
         "host": os.uname().nodename,
