@@ -6,13 +6,14 @@
         --gpus-per-job 1 --max-parallel 32 --time-min 240 --cache-dir /shared/sclib-cache
     python -m sclib.grid collect --profile full --cache-dir /shared/sclib-cache
     python -m sclib.grid run --profile standard --seed 0            # one base seed, a chunk
-    python -m sclib.grid run --profile standard --task inside_contact,sv_agreement \\
-        --architecture resnet,minilm --regime scratch,untrained \\
-        --weight-density 1,0.5,0.2,0.1                                # issue #16's sparse grid
+    python -m sclib.grid run --profile standard --task inside_contact --architecture resnet \\
+        --regime scratch,untrained --weight-density 1,0.5,0.2,0.1,0.05  # issue #16's sparse grid
 
 ``plan`` runs nothing (like ``snakemake -n``). ``run`` submits the jobs
-(``sclib.experiments.jobs``) through submitit and can be run again to resume. ``collect``
-writes ``data/results/<profile>/runs.csv`` and lists what is missing or failed.
+(``sclib.experiments.jobs``) through submitit and can be run again to resume; where a
+cached base model failed, the profile's spare seed stands in (``sclib.experiments.seeds``).
+``collect`` writes ``data/results/<profile>/runs.csv`` (and notebook 04's mask tables beside
+it) and lists what is missing or failed.
 Every bad argument is reported before any work starts.
 """
 

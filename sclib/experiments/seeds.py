@@ -78,33 +78,26 @@ def included_seeds(rows: pd.DataFrame) -> pd.DataFrame:
     keyed = out[ours].copy()
     keyed[keys] = keyed[keys].fillna("")  # NaN keys would drop out of groupby
     trained_seeds: dict[tuple, list[int]] = {}
-    for regime_is_trained in (True, False):  # twins first, so controls can look them up
-        for key, group in keyed.groupby(keys, sort=False):
-            regimes = set(group["regime"])
-            for regime in regimes:
-                here = group[group["regime"] == regime]
-                trained = regime != "untrained"
-                if trained != regime_is_trained:
-                    continue
-                profile = str(here["profile"].iloc[0]) if "profile" in here else ""
-                n = seeds_per_cell(str(here["domain"].iloc[0]), profile)
-                if trained:
-                    passing = here.loc[here["exclusion_reason"] != BASE_FAILED, "base_seed"]
-                    keep = _first(passing, n)
-                    trained_seeds[(key, regime)] = keep
-                    reason = SPARE
-                else:
-                    keep = trained_seeds.get((key, "scratch"), _first(here["base_seed"], n))
-                    reason = TWIN_LEFT_OUT
-                drop = here.index[
-                    ~here["base_seed"].isin(keep) & (here["exclusion_reason"].isin(["", reason]))
-                ]
-                if len(drop):
-                    out.loc[drop, "excluded"] = True
-                    out.loc[drop, "exclusion_reason"] = reason
-                    out.loc[drop, "exclusion_note"] = (
-                        f"included base seeds: {', '.join(map(str, keep)) or 'none'}"
-                    )
+    groups = keyed.groupby([*keys, "regime"], sort=False)
+    # the trained cells first, so each untrained control can take its twin's seeds
+    for (*key, regime), here in sorted(groups, key=lambda g: g[0][-1] == "untrained"):
+        key = tuple(key)
+        profile = str(here["profile"].iloc[0]) if "profile" in here else ""
+        n = seeds_per_cell(str(here["domain"].iloc[0]), profile)
+        if regime != "untrained":
+            passing = here.loc[here["exclusion_reason"] != BASE_FAILED, "base_seed"]
+            keep = trained_seeds[(key, regime)] = _first(passing, n)
+            reason = SPARE
+        else:
+            keep = trained_seeds.get((key, "scratch"), _first(here["base_seed"], n))
+            reason = TWIN_LEFT_OUT
+        drop = here.index[
+            ~here["base_seed"].isin(keep) & here["exclusion_reason"].isin(["", reason])
+        ]
+        out.loc[drop, ["excluded", "exclusion_reason"]] = (True, reason)
+        out.loc[drop, "exclusion_note"] = (
+            f"included base seeds: {', '.join(map(str, keep)) or 'none'}"
+        )
     return out
 
 
@@ -131,8 +124,8 @@ def spare_needed(rows: pd.DataFrame, cell, profile) -> bool:
     wanted = [s for s in (*profile.base_seeds, *spare_seeds(profile)) if s < cell.base_seed]
     if not set(wanted) <= set(lower["base_seed"]):
         return False  # a lower seed has not run yet: it comes first
-    failed = lower["exclusion_reason"].fillna("").eq(BASE_FAILED) if len(lower) else []
-    passing = set(lower.loc[~pd.Series(failed, index=lower.index, dtype=bool), "base_seed"])
+    failed = lower["exclusion_reason"].fillna("").eq(BASE_FAILED)
+    passing = set(lower.loc[~failed, "base_seed"])
     return len(passing) < len(profile.base_seeds)
 
 

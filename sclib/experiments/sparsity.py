@@ -22,9 +22,9 @@ has both subroutines, three base seeds and five densities per domain
 
 or on every core (or a SLURM cluster) through the grid, then write what it cached::
 
-    python -m sclib.grid run --profile standard --task inside_contact --architecture resnet \
+    python -m sclib.grid run --profile standard --task inside_contact --architecture resnet \\
         --regime scratch,untrained --weight-density 1,0.5,0.2,0.1,0.05
-    python -m sclib.grid run --profile standard --task sv_agreement --architecture minilm \
+    python -m sclib.grid run --profile standard --task sv_agreement --architecture minilm \\
         --regime scratch,untrained --weight-density 1,0.5,0.2,0.1,0.01
     python -m sclib.experiments.sparsity --collect   # the finished runs; lists the missing
     # where a base seed failed, its spare: the same grid command with --seed 3, then collect
@@ -303,10 +303,10 @@ def collect_standard(
     from sclib.experiments.seeds import needed_jobs
 
     cache = cache if cache is not None else Cache()
-    base = {j.name for j in standard_jobs()}
-    spares = [j for j in standard_jobs(spares=True) if j.name not in base]
+    every, base = standard_jobs(spares=True), {j.name for j in standard_jobs()}
+    spares = [j for j in every if j.name not in base]
     optional = {j.name for j in spares} - {j.name for j in needed_jobs(spares, cached_runs(cache))}
-    rows, missing = collect_jobs(standard_jobs(spares=True), cache, "standard")
+    rows, missing = collect_jobs(every, cache, "standard")
     missing = {name: why for name, why in missing.items() if name not in optional}
     if path is not None and len(rows):
         for written in write_results(rows, path):
