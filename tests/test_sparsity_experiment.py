@@ -435,3 +435,22 @@ def test_collect_standard_lists_the_missing_jobs_but_not_spares_not_called_for(t
     rows, missing = experiment.collect_standard(Cache(tmp_path), path=None)
     assert rows.empty and len(missing) == 60
     assert not any(name.endswith(("seed 3", "seed 4")) or " seed 3 " in name for name in missing)
+
+
+def test_a_level_without_a_subnetwork_is_said_and_left_to_the_next_sparsest():
+    """At 5% no mask of the inside cell reaches the selection threshold: its runs are
+    excluded and counted, the verdict compares dense with 20%, and says where none passed."""
+    rows = fake_rows({**AMPLIFY, ("inside", "scratch"): {1.0: [-0.3], 0.2: [-0.6], 0.05: [0.0]},
+                      ("contact", "scratch"): {1.0: [0.0], 0.2: [0.02]}})  # fmt: skip
+    failed = (rows["weight_density"] == 0.05) & (rows["regime"] == "scratch")
+    rows.loc[failed, ["excluded", "mask_passed"]] = (True, False)
+    rows.loc[failed, "exclusion_reason"] = "no subnetwork passed"
+    table = sparsity_table(rows)
+    at = table[(table["weight_density"] == 0.05) & (table["regime"] == "scratch")]
+    assert at["n"].tolist() == [0] and at["n_no_subnetwork"].tolist() == [3]
+    found = verdict(rows)
+    assert found.reading == "amplify"
+    assert (
+        "No subnetwork reached the selection threshold (runs excluded) in 3 of 3 at density 0.05"
+        in found.numbers
+    )

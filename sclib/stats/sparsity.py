@@ -58,6 +58,7 @@ MARGIN = 0.1  # see the module docstring: about three binomial standard errors o
 ALPHA = 0.05
 MIN_SEEDS = 3
 DENSE = 1.0
+NO_SUBNETWORK = "no subnetwork passed"  # sclib.experiments.runner.EXCLUSION_REASONS[1]
 READINGS = ("amplify", "enforce", "neither", "not decidable at this scale")
 KEYS = ["domain", "task", "architecture", "subroutine", "variant", "regime", "weight_density"]
 CELL_KEYS = KEYS[:-1]
@@ -114,7 +115,8 @@ def sparsity_table(rows: pd.DataFrame) -> pd.DataFrame:
     the mean of each of ``MEASURES`` over the included runs, their count ``n`` and their
     base seeds ``n_seeds``, the runs left out ``n_excluded`` (excluded as usual, or
     ``n_off_density`` of them because their base model's measured density is off the
-    target: ``off_density``); over the base seeds (mask
+    target: ``off_density``; ``n_no_subnetwork`` of them because no mask reached the
+    selection threshold); over the base seeds (mask
     seeds averaged within each), the ablation scores' standard deviation and the one-sided
     p of a t-test of mean < 0 (``ablation_score_sd``, ``ablation_p_below_0``); and
     ``base_comp_test_acc_all``, the base models' mean accuracy over every run, excluded
@@ -131,6 +133,11 @@ def sparsity_table(rows: pd.DataFrame) -> pd.DataFrame:
     excluded = as_bool(rows["excluded"]) if "excluded" in rows else pd.Series(False, rows.index)
     off = off_density(rows)
     excluded = excluded | off
+    no_subnetwork = excluded & (
+        rows["exclusion_reason"].eq(NO_SUBNETWORK)
+        if "exclusion_reason" in rows
+        else pd.Series(False, rows.index)
+    )
     out = []
     for values, group in rows.groupby(KEYS, sort=False, dropna=False):
         kept = group[~excluded.loc[group.index]]
@@ -138,6 +145,7 @@ def sparsity_table(rows: pd.DataFrame) -> pd.DataFrame:
         scores = _seed_scores(kept)
         record.update(n=len(kept), n_seeds=len(scores), n_excluded=len(group) - len(kept))
         record["n_off_density"] = int(off.loc[group.index].sum())
+        record["n_no_subnetwork"] = int(no_subnetwork.loc[group.index].sum())
         for measure in MEASURES:
             record[measure] = kept[measure].mean() if measure in kept and len(kept) else np.nan
         record["ablation_score_sd"] = scores.std() if len(scores) > 1 else np.nan
@@ -272,6 +280,25 @@ def _numbers(cells: pd.DataFrame) -> str:
     return "Mean ablation scores: " + "; ".join(parts) if parts else "No trained runs"
 
 
+def _no_subnetwork(trained: pd.DataFrame) -> str:
+    """Where the mask search found no subnetwork reaching the selection threshold (those runs
+    are excluded: at that density a subroutine could not be isolated), or ""."""
+    if "n_no_subnetwork" not in trained:
+        return ""
+    runs = trained.assign(_all=trained["n"] + trained["n_excluded"])
+    levels = runs.groupby("weight_density")[["n_no_subnetwork", "_all"]].sum()
+    levels = levels[levels["n_no_subnetwork"] > 0].sort_index(ascending=False)
+    parts = [
+        f"{int(r['n_no_subnetwork'])} of {int(r['_all'])} at density {d:g}"
+        for d, r in levels.iterrows()
+    ]
+    return (
+        "No subnetwork reached the selection threshold (runs excluded) in " + "; ".join(parts)
+        if parts
+        else ""
+    )
+
+
 def _undecidable(cells: pd.DataFrame, table: pd.DataFrame) -> str | None:
     """Why the rows cannot decide (with the counts), or None."""
     if cells.empty:
@@ -371,6 +398,8 @@ def verdict(rows: pd.DataFrame, margin: float = MARGIN, alpha: float = ALPHA) ->
     )
     why = _undecidable(cells, trained) if len(trained) else "no trained runs"
     numbers = _numbers(cells) if len(cells) else "No trained runs"
+    unfound = _no_subnetwork(trained) if len(trained) else ""
+    numbers = ". ".join(part for part in (numbers, unfound) if part)
     if why is not None:
         reading = READINGS[3]
         headline = f"Not decidable at this scale: {why}"
