@@ -454,3 +454,30 @@ def test_a_level_without_a_subnetwork_is_said_and_left_to_the_next_sparsest():
         "No subnetwork reached the selection threshold (runs excluded) in 3 of 3 at density 0.05"
         in found.numbers
     )
+
+
+def test_mask_overlap_chance_is_over_the_weights_that_exist():
+    """Two masks keeping 10 of a layer's 100 weights share 1 by chance; when only 20 of
+    them are nonzero (a sparse model), 5: chance overlap rises as the pool shrinks."""
+    from sclib.stats.sparsity import overlap_by_density, pooled_overlap
+
+    layer = {"domain": "vision", "task": "t", "architecture": "a", "regime": "scratch",
+             "variant": "none", "size": 100, "kept_a": 10, "kept_b": 10, "intersection": 5,
+             "union": 15}  # fmt: skip
+    dense = pd.DataFrame([{**layer, "weight_density": 1.0, "base_seed": s} for s in (0, 1)])
+    sparse = pd.DataFrame([{**layer, "weight_density": 0.2, "base_seed": 0, "support": 20}])
+    pooled = pooled_overlap(pd.concat([dense, sparse], ignore_index=True))
+    assert pooled["random_iou"].round(4).tolist() == [round(1 / 19, 4)] * 2 + [round(5 / 15, 4)]
+    table = overlap_by_density(pooled)
+    assert table["weight_density"].tolist() == [1.0, 0.2] and table["n"].tolist() == [2, 1]
+    assert table["iou_over_random"].round(2).tolist() == [6.33, 1.0]
+
+
+def test_trends_say_each_cell_dense_to_sparsest_from_the_table():
+    from sclib.stats.sparsity import trends
+
+    lines = trends(sparsity_table(fake_rows(AMPLIFY)))
+    inside = next(line for line in lines if "/inside" in line)
+    assert "ablation score -0.30 -> -0.60 (density 1 -> 0.2)" in inside
+    assert "size-matched random ablation +0.01 -> +0.01" in inside
+    assert not any("untrained" in line for line in lines)

@@ -52,7 +52,7 @@ from sclib.experiments.profiles import Cell, Profile, cells, spare_seeds
 from sclib.experiments.runner import check_cell, run_grid
 from sclib.paths import CACHE_DIR, RESULTS_DIR
 from sclib.provenance import provenance, runs_provenance
-from sclib.stats.vocabulary import DOMAINS
+from sclib.stats.vocabulary import BASE_COLUMNS, DOMAINS
 
 QUICK_DENSITIES = (1.0, 0.2)
 # dense, three common levels, and the sparsest level each base model still learns at
@@ -63,6 +63,7 @@ STANDARD_DENSITIES: dict[str, tuple[float, ...]] = {
     "language": (1.0, 0.5, 0.2, 0.1, 0.01),
 }
 RESULTS = RESULTS_DIR / "sparsity" / "runs.csv"  # the committed standard run
+OVERLAP = RESULTS_DIR / "sparsity" / "overlap.csv"  # its masks' overlap (``sparsity_overlap``)
 # one trained cell per domain (the first subroutine of notebooks 03/04's tasks); each comes
 # with its untrained control (random weights at the same density)
 SPARSITY_TASKS = {
@@ -238,6 +239,49 @@ def write_results(rows: pd.DataFrame, path: Path | str = RESULTS) -> list[Path]:
     return [path, side]
 
 
+def sparsity_overlap(
+    rows: pd.DataFrame, profiles_by_domain: Mapping[str, Profile], cache: Cache | None = None
+) -> pd.DataFrame:
+    """Per included trained base model and density, the overlap of its two subroutines'
+    selected masks (``sclib.stats.sparsity.pooled_overlap``: pooled IoU beside what random
+    masks of the same sizes give), read from the cache without computing anything
+    (``LookupError`` when a mask is not there). ``profiles_by_domain``: the dense profiles
+    the rows' densities were run from."""
+    from sclib.experiments.collect import ReadOnlyCache
+    from sclib.experiments.collect_masks import overlap_table
+    from sclib.experiments.describe import included_cells
+    from sclib.stats.sparsity import pooled_overlap
+    from sclib.stats.vocabulary import TRAINED_REGIMES
+
+    cache = ReadOnlyCache((cache if cache is not None else Cache()).root)
+    layers = []
+    for (domain, density), group in rows.groupby(["domain", "weight_density"], sort=False):
+        trained = group[group["regime"].isin(TRAINED_REGIMES)]
+        profile = sparse_profile(profiles_by_domain[domain], float(density))
+        cell_list = included_cells(trained)
+        table = overlap_table(cell_list, profile, cache, across="subroutines")
+        if len(table):
+            support = _support(cell_list, profile, cache)
+            keys = table[[*BASE_COLUMNS, "layer"]].itertuples(index=False)
+            table["support"] = [support[tuple(key)] for key in keys]
+            layers.append(table.assign(domain=domain, weight_density=float(density)))
+    return pooled_overlap(pd.concat(layers, ignore_index=True)) if layers else pd.DataFrame()
+
+
+def _support(cell_list, profile: Profile, cache: Cache) -> dict[tuple, int]:
+    """The nonzero weights of every parameter of each cell's base model, by (*BASE_COLUMNS,
+    parameter name): what a mask of a weight-sparse model can keep."""
+    from sclib.experiments.base_models import base_model
+
+    firsts = {tuple(getattr(c, f) for f in BASE_COLUMNS): c for c in cell_list}
+    out = {}
+    for base, cell in firsts.items():
+        model, _ = base_model(cell, profile, cache, progress=False)
+        for name, weight in model.state_dict().items():
+            out[(*base, name)] = int(weight.count_nonzero())
+    return out
+
+
 def read_results(path: Path | str = RESULTS) -> pd.DataFrame | None:
     """The committed sparsity runs (``write_results``), booleans restored; None if absent."""
     return read_table(path)
@@ -311,6 +355,11 @@ def collect_standard(
     if path is not None and len(rows):
         for written in write_results(rows, path):
             print(f"wrote {written} ({len(rows)} runs)")
+        overlap = sparsity_overlap(
+            rows, notebook_profiles("standard", rows["domain"].unique()), cache
+        )
+        overlap.to_csv(Path(path).with_name(OVERLAP.name), index=False, float_format="%.6g")
+        print(f"wrote {Path(path).with_name(OVERLAP.name)} ({len(overlap)} base models)")
     return rows, missing
 
 

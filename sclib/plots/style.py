@@ -217,8 +217,13 @@ def save_figure(
     return paths
 
 
+NO_SUBNETWORK = "no subnetwork passed"  # sclib.experiments.runner.EXCLUSION_REASONS[1]
+
+
 def exclusion_counts(runs: pd.DataFrame) -> str:
-    """How many of ``runs`` a figure draws and leaves out, for its caption.
+    """How many of ``runs`` a figure draws and leaves out, for its caption; those excluded
+    because no subnetwork passed are counted by their ``exclusion_reason`` where runs have
+    one (``mask_passed`` False otherwise).
 
     Excluded runs are those on a base model below the exclusion threshold and trained runs
     whose mask never reached the selection threshold (``mask_passed`` False), counted apart.
@@ -228,8 +233,11 @@ def exclusion_counts(runs: pd.DataFrame) -> str:
     '1 runs drawn, 2 excluded (1 with no subnetwork passing)'
     """
     excluded = as_bool(runs["excluded"]) if "excluded" in runs else pd.Series(False, runs.index)
-    passed = runs["mask_passed"] if "mask_passed" in runs else pd.Series(True, runs.index)
-    failed = excluded & passed.notna() & ~as_bool(passed.fillna(True))
+    if "exclusion_reason" in runs:  # the reason says it (not a failed base model's mask)
+        failed = excluded & runs["exclusion_reason"].eq(NO_SUBNETWORK)
+    else:
+        passed = runs["mask_passed"] if "mask_passed" in runs else pd.Series(True, runs.index)
+        failed = excluded & passed.notna() & ~as_bool(passed.fillna(True))
     return (
         f"{int((~excluded).sum())} runs drawn, {int(excluded.sum())} excluded "
         f"({int(failed.sum())} with no subnetwork passing)"
