@@ -459,7 +459,7 @@ def test_a_level_without_a_subnetwork_is_said_and_left_to_the_next_sparsest():
 def test_mask_overlap_chance_is_over_the_weights_that_exist():
     """Two masks keeping 10 of a layer's 100 weights share 1 by chance; when only 20 of
     them are nonzero (a sparse model), 5: chance overlap rises as the pool shrinks."""
-    from sclib.stats.sparsity import overlap_by_density, pooled_overlap
+    from sclib.stats.sparsity_overlap import overlap_by_density, pooled_overlap
 
     layer = {"domain": "vision", "task": "t", "architecture": "a", "regime": "scratch",
              "variant": "none", "size": 100, "kept_a": 10, "kept_b": 10, "intersection": 5,

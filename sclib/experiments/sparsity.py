@@ -250,7 +250,7 @@ def sparsity_overlap(
     from sclib.experiments.collect import ReadOnlyCache
     from sclib.experiments.collect_masks import overlap_table
     from sclib.experiments.describe import included_cells
-    from sclib.stats.sparsity import pooled_overlap
+    from sclib.stats.sparsity_overlap import pooled_overlap
     from sclib.stats.vocabulary import TRAINED_REGIMES
 
     cache = ReadOnlyCache((cache if cache is not None else Cache()).root)
