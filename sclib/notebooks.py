@@ -7,7 +7,7 @@ cached on disk (``data/cache/``), so an interrupted ``make figures`` resumes whe
 stopped.
 
 Before the notebooks, the runs of notebooks 02-04 (the profile's grid in all three regimes)
-are computed by the grid's local pool, one single-thread worker per core
+and notebook 07's sparse base models are computed by the grid's local pool, one single-thread worker per core
 (``prefetch``): on the 2-core machine two workers do more runs an hour than one
 two-thread process (``bench/pool.py``), and the notebooks then read their runs from the
 cache. ``--workers 0`` skips it (each notebook computes its own runs in-process).
@@ -46,11 +46,11 @@ def numbered_notebooks(only: list[str] | None = None) -> list[Path]:
     return found
 
 
-FIGURE_NOTEBOOKS = ("02", "03", "04")  # the notebooks whose runs ``prefetch`` computes
+FIGURE_NOTEBOOKS = ("02", "03", "04", "07")  # the notebooks whose runs ``prefetch`` computes
 
 
 def prefetch(profile: str, workers: int) -> None:
-    """Compute the runs of notebooks 02-04 on the local pool (``workers`` processes)."""
+    """Compute the runs of notebooks 02-04 and 07 on the local pool (``workers`` processes)."""
     from sclib.experiments.cache import Cache
     from sclib.experiments.jobs import plan_jobs
     from sclib.experiments.jobs_pool import PoolOptions, run_jobs
@@ -63,7 +63,7 @@ def prefetch(profile: str, workers: int) -> None:
     if all_committed(jobs):
         print(f"[prefetch] every run is in data/results/{profile}/runs.csv: nothing to run")
         return
-    jobs += ladder_prefetch(jobs, workers)
+    jobs += ladder_prefetch(jobs, workers) + sparsity_prefetch(profile)
     print(f"[prefetch] {len(jobs)} jobs of profile {profile} on {workers} workers", flush=True)
     records = run_jobs(jobs, CACHE_DIR, profile, PoolOptions(workers=workers), progress=True)
     _, spares = spare_jobs(profile, Cache(CACHE_DIR), regimes=REGIMES)
@@ -79,14 +79,30 @@ def prefetch(profile: str, workers: int) -> None:
 LADDER_NOTEBOOK = "04_imperfect_decomposition.ipynb"  # its SENSITIVITY_DOMAINS parameter
 
 
+def notebook_defaults(notebook: str) -> dict:
+    """The literal values its ``parameters`` cell gives a notebook's parameters (what
+    papermill runs it with unless told otherwise).
+
+    >>> notebook_defaults(LADDER_NOTEBOOK)["PROFILE"]
+    'quick'
+    """
+    import ast
+    import json
+
+    cells = json.loads((NOTEBOOKS / notebook).read_text())["cells"]
+    (source,) = [
+        "".join(c["source"]) for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])
+    ]
+    values = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            values[node.targets[0].id] = ast.literal_eval(node.value)
+    return values
+
+
 def ladder_domains() -> list[str]:
     """Notebook 04's default ``SENSITIVITY_DOMAINS``: the domains whose lambda ladder it draws."""
-    import ast
-
-    import papermill
-
-    parameters = papermill.inspect_notebook(str(NOTEBOOKS / LADDER_NOTEBOOK))
-    return list(ast.literal_eval(parameters["SENSITIVITY_DOMAINS"]["default"]))
+    return list(notebook_defaults(LADDER_NOTEBOOK)["SENSITIVITY_DOMAINS"])
 
 
 def ladder_prefetch(jobs, workers: int) -> list:
@@ -101,6 +117,24 @@ def ladder_prefetch(jobs, workers: int) -> list:
         if domain in profiles
         for ladder in ladder_jobs(profiles[domain], parts=max(workers, 1))
     ]
+
+
+SPARSITY_NOTEBOOK = "07_sparsity.ipynb"  # its DOMAINS and DENSITIES parameters
+
+
+def sparsity_prefetch(profile: str) -> list:
+    """Notebook 07's sparse runs (its default ``DOMAINS`` and ``DENSITIES`` under
+    ``profile``) as pool jobs; its dense runs are notebook 03's, in the prefetch already."""
+    from sclib.experiments.profile_settings import notebook_profiles
+    from sclib.experiments.sparsity import sparsity_cells, sparsity_jobs
+
+    defaults = notebook_defaults(SPARSITY_NOTEBOOK)
+    domains = list(defaults["DOMAINS"])
+    sparse = [d for d in defaults["DENSITIES"] if d < 1]
+    if not sparse:
+        return []
+    profiles = notebook_profiles(profile, domains)
+    return sparsity_jobs(profiles, sparse, sparsity_cells(domains, profile))
 
 
 def all_committed(jobs) -> bool:

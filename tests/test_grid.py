@@ -283,3 +283,26 @@ def test_prefetch_runs_nothing_when_the_committed_table_holds_every_cell(tmp_pat
     assert not notebooks.all_committed(jobs)  # one cell missing: the grid must run
     pd.DataFrame(rows).to_csv(tmp_path / "tiny" / "runs.csv", index=False)
     assert notebooks.all_committed(jobs)
+
+
+def test_prefetch_computes_notebook_07s_sparse_runs_on_the_pool_with_its_defaults():
+    """`make figures` computes notebook 07's sparse base models on the pool beside 02-04's runs,
+    at the densities and domains the notebook runs by default, each control after its twin;
+    its dense runs are notebook 03's (in the plan already), so none is planned twice."""
+    from sclib import notebooks
+    from sclib.experiments.sparsity import sparsity_cells
+
+    defaults = notebooks.notebook_defaults(notebooks.SPARSITY_NOTEBOOK)
+    jobs = notebooks.sparsity_prefetch("quick")
+    sparse = sorted(d for d in defaults["DENSITIES"] if d < 1)
+    assert sparse and sorted({j.profile.weight_density for j in jobs}) == sparse
+    assert {j.profile.domain for j in jobs} == set(defaults["DOMAINS"])
+    wanted = sparsity_cells(defaults["DOMAINS"], "quick")
+    planned = [(j.profile.weight_density, c) for j in jobs for c in j.cells]
+    assert sorted(planned, key=repr) == sorted(
+        ((d, c) for cells in wanted.values() for c in cells for d in sparse), key=repr
+    )
+    names = {j.name for j in jobs}
+    for job in jobs:
+        if job.cells[0].regime == "untrained":
+            assert len(job.needs) == 1 and job.needs[0] in names

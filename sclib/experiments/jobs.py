@@ -151,9 +151,7 @@ def plan_jobs(
     _check_values("task", tasks, list(TASKS))
     _check_values("architecture", architectures, list(ARCHITECTURES))
     _check_values("regime", regimes, REGIMES)
-    pretraining: dict[str, Job] = {}
-    bases: dict[tuple, list[Cell]] = {}
-    of_base: dict[tuple, Profile] = {}
+    pairs: list[tuple[Profile, Cell]] = []
     chosen = grid_profiles(profile, domains) if isinstance(profile, str) else list(profile)
     chosen = _at_densities(chosen, densities)
     for prof in chosen:
@@ -165,17 +163,35 @@ def plan_jobs(
                     f"base seed {seed!r} is not one of profile {prof.name!r}'s "
                     f"({prof.domain}): {list(prof.base_seeds)}{spares}"
                 )
-        for cell in _profile_cells(prof, tasks, architectures, regimes, base_seeds):
-            check_cell(cell, prof)
-            key = (prof.domain, prof.weight_density, *(getattr(cell, f) for f in BASE_COLUMNS))
-            bases.setdefault(key, []).append(cell)
-            of_base[key] = prof
-    if not bases:
+        pairs += [
+            (prof, c) for c in _profile_cells(prof, tasks, architectures, regimes, base_seeds)
+        ]
+    if not pairs:
         raise ValueError(
             f"profile {[p.name for p in chosen]} with these filters has no cells (domains {domains}, "
             f"tasks {tasks}, architectures {architectures}, regimes {regimes}, "
             f"base seeds {base_seeds})"
         )
+    return cell_jobs(pairs)
+
+
+def cell_jobs(pairs: Sequence[tuple[Profile, Cell]]) -> list[Job]:
+    """Jobs for some cells, each with the profile it runs under: the cells of one base model
+    (and weight density) in one job, pretraining jobs first, each untrained control after
+    its scratch twin where the jobs have it. Every cell is checked (``check_cell``) first.
+
+    >>> p = get_profile("vision", "quick")
+    >>> [j.name for j in cell_jobs([(p, c) for c in cells(p, regimes=("untrained", "scratch"))])]
+    ['vision/quick inside_contact resnet untrained seed 0', 'vision/quick inside_contact resnet scratch seed 0']
+    """
+    pretraining: dict[str, Job] = {}
+    bases: dict[tuple, list[Cell]] = {}
+    of_base: dict[tuple, Profile] = {}
+    for prof, cell in pairs:
+        check_cell(cell, prof)
+        key = (prof.domain, prof.weight_density, *(getattr(cell, f) for f in BASE_COLUMNS))
+        bases.setdefault(key, []).append(cell)
+        of_base[key] = prof
     jobs: dict[tuple, Job] = {}
     for key, group in bases.items():
         prof, needs = of_base[key], ()

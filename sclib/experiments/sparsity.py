@@ -310,6 +310,34 @@ def run_standard(
     return rows
 
 
+def sparsity_jobs(
+    profiles_by_domain: Mapping[str, Profile],
+    densities: Densities,
+    cells_by_domain: Mapping[str, Iterable[Cell]],
+) -> list:
+    """``run_sparsity``'s runs as grid jobs (``sclib.experiments.jobs.cell_jobs``): one per
+    base model and density, each untrained control after its scratch twin; the same cache
+    entries, so a pool can compute them before ``run_sparsity`` reads them (``make figures``
+    does for notebook 07). Checked as ``run_sparsity`` checks its arguments.
+
+    >>> jobs = sparsity_jobs(notebook_profiles("quick", ["vision"]), [0.2], sparsity_cells(["vision"]))
+    >>> [j.name for j in jobs]  # doctest: +NORMALIZE_WHITESPACE
+    ['vision/quick inside_contact resnet scratch seed 0 density 0.2',
+     'vision/quick inside_contact resnet untrained seed 0 density 0.2']
+    """
+    from sclib.experiments.jobs import cell_jobs
+
+    densities, grids = check_sparsity(profiles_by_domain, densities, cells_by_domain)
+    return cell_jobs(
+        [
+            (sparse_profile(profiles_by_domain[domain], density), cell)
+            for domain, grid in grids.items()
+            for density in densities[domain]
+            for cell in grid
+        ]
+    )
+
+
 def standard_jobs(domains: Iterable[str] = DOMAINS, spares: bool = False) -> list:
     """The standard set as grid jobs (``sclib.experiments.jobs``): one per base model and
     density, each untrained control after its scratch twin; the same runs, and cache
