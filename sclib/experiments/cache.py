@@ -99,10 +99,50 @@ def code_fingerprint(kind: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _plain(obj: Any) -> Any:
-    """A JSON-able, canonical form of configs (dataclasses, tuples, paths)."""
+# A config field declared with ``key_neutral(default)`` is left out of a config's key while
+# it holds its default: a new option, off by default, does not change the keys of the
+# entries made before it existed (``sclib.experiments.carry`` relies on it).
+KEY_NEUTRAL = {"cache_key": "omitted at its default"}
+
+
+def key_neutral(default: Any) -> Any:
+    """A dataclass field that is left out of cache keys while it equals ``default``."""
+    return dataclasses.field(default=default, metadata=KEY_NEUTRAL)
+
+
+def _omitted(obj: Any, f: dataclasses.Field) -> bool:
+    return f.metadata is not None and f.metadata.get("cache_key") == KEY_NEUTRAL["cache_key"] and (
+        getattr(obj, f.name) == f.default
+    )
+
+
+def _fields(obj: Any) -> Any:
+    """``dataclasses.asdict`` without the key-neutral fields at their defaults."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {"__type__": type(obj).__name__, **_plain(dataclasses.asdict(obj))}
+        return {
+            f.name: _fields(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not _omitted(obj, f)
+        }
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_fields(v) for v in obj)
+    if isinstance(obj, dict):
+        return {k: _fields(v) for k, v in obj.items()}
+    return obj
+
+
+def _plain(obj: Any) -> Any:
+    """A JSON-able, canonical form of configs (dataclasses, tuples, paths).
+
+    >>> @dataclasses.dataclass
+    ... class Opt:
+    ...     a: int = 1
+    ...     new: bool = key_neutral(False)
+    >>> _plain(Opt()), _plain(Opt(new=True))
+    ({'__type__': 'Opt', 'a': 1}, {'__type__': 'Opt', 'a': 1, 'new': True})
+    """
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {"__type__": type(obj).__name__, **_plain(_fields(obj))}
     if isinstance(obj, dict):
         return {str(k): _plain(v) for k, v in sorted(obj.items())}
     if isinstance(obj, (list, tuple)):
