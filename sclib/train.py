@@ -38,6 +38,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from sclib.batches import Steps, problem_loader, random_streams, to_device, torch_seed
+from sclib.config_keys import key_neutral
 from sclib.runtime import device_of, resolve_device, seeded, training_mode
 
 SCHEDULES = ("constant", "onecycle", "cosine")
@@ -121,6 +122,10 @@ class MaskTrainConfig:
         progress: show a tqdm progress bar.
         stop_when_empty: end training after an epoch whose mask keeps no weight (a failing
             rung of a lambda ladder then costs little); not in the paper, off by default.
+        stall_min_drop: with a value (e.g. 0.02), a mask whose training cross-entropy has
+            fallen by less than this fraction of its first epoch's by half-time
+            (``stall_epoch``) stops there and is marked ``stalled``: a rung that makes no
+            progress fails without its second half. None (the default, the paper's): off.
     """
 
     epochs: int = 90
@@ -133,15 +138,33 @@ class MaskTrainConfig:
     device: str = "auto"
     progress: bool = True
     stop_when_empty: bool = False
+    stall_min_drop: float | None = key_neutral(None)
 
     def __post_init__(self) -> None:
         check_training_args(self.epochs, self.batch_size, self.lr, self.device)
         if self.l0_lambda < 0:
             raise ValueError(f"l0_lambda must be >= 0, got {self.l0_lambda!r}")
+        if self.stall_min_drop is not None and not 0 <= self.stall_min_drop < 1:
+            raise ValueError(
+                f"stall_min_drop must be None (off) or in [0, 1), got {self.stall_min_drop!r}"
+            )
         if not self.max_temperature >= 1:
             raise ValueError(f"max_temperature must be >= 1, got {self.max_temperature!r}")
         if self.anneal not in ANNEALS:
             raise ValueError(f"unknown anneal {self.anneal!r}; choose one of: {', '.join(ANNEALS)}")
+
+    @property
+    def stall_epoch(self) -> int | None:
+        """After how many epochs ``stall_min_drop`` is checked: half of them, at least 2;
+        None when off or when that leaves nothing to save.
+
+        >>> MaskTrainConfig(epochs=5, stall_min_drop=0.02).stall_epoch, MaskTrainConfig(epochs=2).stall_epoch
+        (3, None)
+        """
+        if self.stall_min_drop is None:
+            return None
+        at = max(2, math.ceil(self.epochs / 2))
+        return at if at < self.epochs else None
 
     def temperature(self, epoch: int, step: int = 0, steps_per_epoch: int = 1) -> float:
         """The temperature used at ``step`` (0-based, within ``epoch``): 1 at the start.
@@ -303,7 +326,9 @@ def train_mask(
     ``config.max_temperature``.
 
     With ``config.stop_when_empty``, training ends after the first epoch whose mask keeps
-    no weight (``stopped_early`` in the history).
+    no weight (``stopped_early`` in the history). With ``config.stall_min_drop``, it ends
+    at ``config.stall_epoch`` when the epoch's mean cross-entropy is not below the first
+    epoch's by that fraction (``stalled`` True in the history, present only then).
 
     Returns:
         A history with per-epoch ``epoch``, ``temperature`` (at the epoch's end),
@@ -340,10 +365,26 @@ def train_mask(
                     history["val_acc"].append(evaluate(model, val))
                 if config.stop_when_empty and history["kept_fraction"][-1] == 0:
                     break
+                if _stalled(history["ce"], config):
+                    history["stalled"] = True
+                    break
     masks.temperature = config.max_temperature
     history["steps"] = steps.count
     history["stopped_early"] = len(history["epoch"]) < config.epochs
     return history
+
+
+def _stalled(ce: list[float], config: MaskTrainConfig) -> bool:
+    """Whether a mask's training has made too little progress by ``config.stall_epoch``.
+
+    >>> cfg = MaskTrainConfig(epochs=4, stall_min_drop=0.02)
+    >>> _stalled([1.39, 1.38], cfg), _stalled([1.39, 0.9], cfg), _stalled([1.39], cfg)
+    (True, False, False)
+    """
+    at = config.stall_epoch
+    if at is None or len(ce) != at:
+        return False
+    return ce[-1] > ce[0] * (1 - config.stall_min_drop)
 
 
 def predict(model: nn.Module, dataset: Dataset, batch_size: int = 256) -> torch.Tensor:

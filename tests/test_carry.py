@@ -4,17 +4,20 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import subprocess
 
 import pytest
 import torch
 
+from sclib.config_keys import key_neutral
 from sclib.experiments import carry
-from sclib.experiments.cache import CODE, Cache, code_fingerprint, config_key, key_neutral
+from sclib.experiments.cache import CODE, Cache, code_fingerprint, config_key
 from sclib.experiments.profile_settings import PROFILES
-from sclib.experiments.profiles import Cell
+from sclib.experiments.profiles import Cell, Profile
 from sclib.paths import ROOT
+from sclib.train import BaseTrainConfig, MaskTrainConfig
 
 
 def test_a_carried_entry_loads_under_the_new_code_and_says_where_it_came_from(tmp_path):
@@ -69,13 +72,31 @@ def test_key_neutral_fields_leave_every_profiles_keys_as_they_were():
 
     assert config_key(Option()) == config_key({"__type__": "Option", "a": 1})
     assert config_key(Option(new=True)) != config_key(Option())
+    # every key-neutral field of the configs a profile holds, with its default
+    neutral = {
+        f.name: f.default
+        for cls in (Profile, BaseTrainConfig, MaskTrainConfig)
+        for f in dataclasses.fields(cls)
+        if f.metadata.get("cache_key")
+    }
+
+    def strip(plain):  # the plain form without key-neutral fields at their defaults
+        if isinstance(plain, dict):
+            return {k: strip(v) for k, v in plain.items() if not (k in neutral and v == neutral[k])}
+        return [strip(v) for v in plain] if isinstance(plain, list) else plain
+
+    assert "stall_min_drop" in neutral
     for profile in PROFILES.values():
-        neutral = [f for f in dataclasses.fields(profile) if f.metadata.get("cache_key")]
-        at_default = dataclasses.replace(profile, **{f.name: f.default for f in neutral})
-        plain = asdict_plain(at_default)
-        for f in neutral:
-            plain.pop(f.name)
-        assert config_key(at_default) == config_key(plain)
+        at_default = dataclasses.replace(
+            profile,
+            stall_min_drop=None,
+            mask=dataclasses.replace(profile.mask, stall_min_drop=None),
+        )
+        assert config_key(at_default) == config_key(strip(asdict_plain(at_default)))
+        # and a profile that sets one has a key of its own
+        assert config_key(dataclasses.replace(at_default, stall_min_drop=0.5)) != config_key(
+            at_default
+        )
 
 
 def test_differences_names_what_differs_and_ignores_clocks():
@@ -108,3 +129,22 @@ def test_fingerprints_at_a_revision_are_the_ones_its_checkout_computes():
     assert at_head == {kind: code_fingerprint(kind) for kind in CODE}
     with pytest.raises(ValueError, match="no source"):
         carry._module_files("sclib.no_such_module", "HEAD")
+
+
+def test_a_carried_run_names_its_carried_base_model_by_the_new_key(tmp_path):
+    """Runs cluster by ``base_model_id`` (the base model's entry name): a carried run must
+    name its base model as the runs computed after the change do."""
+    cache = Cache(tmp_path)
+    base_config = {"cell": "a base model"}
+    old_id = cache.key("base_models", base_config)
+    cache.save("base_models", base_config, {"state_dict": {"w": torch.ones(2)}})
+    cache.save("runs", {"cell": "a run"}, {"base_model_id": old_id, "ablation_score": -0.25})
+    old = {kind: code_fingerprint(kind) for kind in CODE}
+    new = {kind: f"new-{kind}" for kind in CODE}
+    carry.carry(tmp_path, old, new, {"from_revision": "abc1234"})
+    new_id = config_key({"config": base_config, "code": new["base_models"]})
+    run_entry = tmp_path / "runs" / config_key({"config": {"cell": "a run"}, "code": new["runs"]})
+    row = torch.load(run_entry / "payload.pt", weights_only=False)
+    assert row == {"base_model_id": new_id, "ablation_score": -0.25}
+    meta = json.loads((run_entry / "meta.json").read_text())  # its checksum is the new payload's
+    assert meta["sha256"] == hashlib.sha256((run_entry / "payload.pt").read_bytes()).hexdigest()

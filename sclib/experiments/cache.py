@@ -35,6 +35,7 @@ from typing import Any
 
 import torch
 
+from sclib.config_keys import omitted
 from sclib.experiments.lock import EntryLock
 from sclib.paths import CACHE_DIR
 
@@ -99,30 +100,13 @@ def code_fingerprint(kind: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-# A config field declared with ``key_neutral(default)`` is left out of a config's key while
-# it holds its default: a new option, off by default, does not change the keys of the
-# entries made before it existed (``sclib.experiments.carry`` relies on it).
-KEY_NEUTRAL = {"cache_key": "omitted at its default"}
-
-
-def key_neutral(default: Any) -> Any:
-    """A dataclass field that is left out of cache keys while it equals ``default``."""
-    return dataclasses.field(default=default, metadata=KEY_NEUTRAL)
-
-
-def _omitted(obj: Any, f: dataclasses.Field) -> bool:
-    return f.metadata is not None and f.metadata.get("cache_key") == KEY_NEUTRAL["cache_key"] and (
-        getattr(obj, f.name) == f.default
-    )
-
-
 def _fields(obj: Any) -> Any:
     """``dataclasses.asdict`` without the key-neutral fields at their defaults."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {
             f.name: _fields(getattr(obj, f.name))
             for f in dataclasses.fields(obj)
-            if not _omitted(obj, f)
+            if not omitted(obj, f)
         }
     if isinstance(obj, (list, tuple)):
         return type(obj)(_fields(v) for v in obj)
@@ -134,6 +118,7 @@ def _fields(obj: Any) -> Any:
 def _plain(obj: Any) -> Any:
     """A JSON-able, canonical form of configs (dataclasses, tuples, paths).
 
+    >>> from sclib.config_keys import key_neutral
     >>> @dataclasses.dataclass
     ... class Opt:
     ...     a: int = 1

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import re
@@ -83,6 +84,7 @@ def carry(
     """
     root = Path(root)
     report: dict[str, dict[str, int]] = {}
+    renamed: dict[str, str] = {}  # old entry names -> new, which later payloads may name
     for kind in CODE:
         counts = {"carried": 0, "present": 0, "other": 0}
         folder = root / kind
@@ -103,21 +105,49 @@ def carry(
                 counts["present"] += 1
                 continue
             counts["carried"] += 1
+            renamed[entry.name] = target.name
             if not dry_run:
-                _copy_entry(entry, target, dict(meta, code=new[kind], carried=note))
+                _copy_entry(entry, target, dict(meta, code=new[kind], carried=note), renamed)
         report[kind] = counts
     return report
 
 
-def _copy_entry(entry: Path, target: Path, meta: dict) -> None:
-    """The entry's payload (a hard link where the file system allows) and ``meta``,
-    written into a temporary folder and renamed into place, as ``Cache.save`` does."""
+def renaming(payload: Any, renamed: dict[str, str]) -> Any:
+    """``payload`` with every string that names a re-filed entry (a run's
+    ``base_model_id``) replaced by the entry's new name.
+
+    >>> renaming({"base_model_id": "old", "x": [1, "old"], "y": "other"}, {"old": "new"})
+    {'base_model_id': 'new', 'x': [1, 'new'], 'y': 'other'}
+    """
+    if isinstance(payload, str):
+        return renamed.get(payload, payload)
+    if isinstance(payload, dict):
+        return {k: renaming(v, renamed) for k, v in payload.items()}
+    if isinstance(payload, (list, tuple)):
+        return type(payload)(renaming(v, renamed) for v in payload)
+    return payload
+
+
+def _copy_entry(entry: Path, target: Path, meta: dict, renamed: dict[str, str]) -> None:
+    """The entry's payload (a hard link where the file system allows; rewritten where it
+    names a re-filed entry, ``renaming``) and ``meta``, written into a temporary folder and
+    renamed into place, as ``Cache.save`` does."""
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
     try:
-        try:
-            os.link(entry / "payload.pt", tmp / "payload.pt")
-        except OSError:
-            shutil.copy2(entry / "payload.pt", tmp / "payload.pt")
+        blob = (entry / "payload.pt").read_bytes()
+        payload = torch.load(io.BytesIO(blob), weights_only=False)
+        moved = renaming(payload, renamed)
+        if differences(payload, moved, volatile=False):
+            buffer = io.BytesIO()
+            torch.save(moved, buffer)
+            blob = buffer.getvalue()
+            (tmp / "payload.pt").write_bytes(blob)
+            meta = dict(meta, sha256=hashlib.sha256(blob).hexdigest())
+        else:
+            try:
+                os.link(entry / "payload.pt", tmp / "payload.pt")
+            except OSError:
+                shutil.copy2(entry / "payload.pt", tmp / "payload.pt")
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
         os.replace(tmp, target)
     finally:
@@ -156,20 +186,21 @@ def _tiny_cache(source: Path, cache_dir: Path) -> None:
         raise RuntimeError(f"the tiny grid failed under {source}:\n{done.stderr[-3000:]}")
 
 
-def _entries(cache_dir: Path) -> dict[tuple[str, str], Any]:
-    """(kind, config as JSON) -> payload, for every entry of a kind in ``CODE``."""
+def _entries(cache_dir: Path) -> dict[tuple[str, str], tuple[str, Any]]:
+    """(kind, config as JSON) -> (entry name, payload), for every entry of a kind in ``CODE``."""
     out = {}
     for kind in CODE:
         for meta_path in sorted((cache_dir / kind).glob("*/meta.json")):
             config = json.dumps(json.loads(meta_path.read_text())["config"], sort_keys=True)
             payload = torch.load(meta_path.with_name("payload.pt"), weights_only=False)
-            out[(kind, config)] = payload
+            out[(kind, config)] = (meta_path.parent.name, payload)
     return out
 
 
-def differences(a: Any, b: Any, where: str = "") -> list[str]:
+def differences(a: Any, b: Any, where: str = "", volatile: bool = True) -> list[str]:
     """Where two payloads differ: tensors bit for bit, numbers and strings exactly; keys
-    matching ``VOLATILE`` (times, machine, revision) are not compared.
+    matching ``VOLATILE`` (times, machine, revision) are not compared (unless
+    ``volatile`` is False).
 
     >>> differences({"x": torch.ones(2), "time_s": 1.0}, {"x": torch.ones(2), "time_s": 2.0})
     []
@@ -179,12 +210,12 @@ def differences(a: Any, b: Any, where: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for key in sorted(set(a) | set(b), key=str):
-            if VOLATILE.search(str(key)):
+            if volatile and VOLATILE.search(str(key)):
                 continue
             if key not in a or key not in b:
                 out.append(f"{where}{key}: only in one")
                 continue
-            out += differences(a[key], b[key], f"{where}{key}.")
+            out += differences(a[key], b[key], f"{where}{key}.", volatile)
         return out
     if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
         same = a.shape == b.shape and a.dtype == b.dtype and torch.equal(a, b)
@@ -195,10 +226,10 @@ def differences(a: Any, b: Any, where: str = "") -> list[str]:
         return [
             d
             for i, (x, y) in enumerate(zip(a, b, strict=True))
-            for d in differences(x, y, f"{where}{i}.")
+            for d in differences(x, y, f"{where}{i}.", volatile)
         ]
     if hasattr(a, "to_dict") and hasattr(b, "to_dict"):  # pandas objects
-        return differences(a.to_dict(), b.to_dict(), where)
+        return differences(a.to_dict(), b.to_dict(), where, volatile)
     if a != b and not (a != a and b != b):  # NaN equals NaN here
         return [f"{where.rstrip('.')}: {a!r} and {b!r}"]
     return []
@@ -221,8 +252,9 @@ def verify(rev: str, root: Path = ROOT) -> tuple[int, list[str]]:
         old, new = _entries(tmp / "old-cache"), _entries(tmp / "new-cache")
     found = [f"{k[0]}: an entry only {side}" for k, side in _unmatched(old, new)]
     both = sorted(set(old) & set(new))
+    renamed = {old[k][0]: new[k][0] for k in both}  # as ``carry`` renames what payloads name
     for key in both:
-        found += [f"{key[0]} {d}" for d in differences(old[key], new[key])]
+        found += [f"{key[0]} {d}" for d in differences(renaming(old[key][1], renamed), new[key][1])]
     return len(both), found
 
 

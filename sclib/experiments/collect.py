@@ -31,6 +31,7 @@ from sclib.experiments.seeds import included_seeds, spare_needed
 from sclib.models import ARCHITECTURES
 from sclib.paths import RESULTS_DIR
 from sclib.stats.vocabulary import as_bool
+from sclib.train import BaseTrainConfig
 
 
 def cached_runs(cache: Cache | None = None) -> pd.DataFrame:
@@ -81,7 +82,8 @@ class ReadOnlyCache(Cache):
         return None
 
 
-_TYPES = {"Cell": Cell, "Profile": Profile}  # the dataclasses a run's cache key holds
+# the dataclasses a run's cache key holds
+_TYPES = {"Cell": Cell, "Profile": Profile, "BaseTrainConfig": BaseTrainConfig}
 
 
 def _dataclass_in(hint: Any) -> type | None:
@@ -128,6 +130,8 @@ def cached_choices(cache: Cache | None = None) -> pd.DataFrame:
         try:
             config = json.loads((entry / "meta.json").read_text())["config"]
             key = {"cell": _unplain(config["cell"]), "profile": _unplain(config["profile"])}
+            if "base" in config:  # a pretrained regime's own base training (run_config)
+                key["base"] = _unplain(config["base"])
         except (OSError, ValueError, KeyError, TypeError):
             continue  # a partial entry, or one of a format this version cannot read
         if cache.key("runs", key) != entry.name:  # also skips runs of other code

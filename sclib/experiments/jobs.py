@@ -30,7 +30,7 @@ from typing import Any
 from sclib.experiments.base_models import pretrained_embedder, pretraining_config
 from sclib.experiments.cache import Cache
 from sclib.experiments.profile_settings import PROFILES, get_profile
-from sclib.experiments.profiles import PRETRAINING, Cell, Profile, cells, spare_seeds
+from sclib.experiments.profiles import PRETRAINING, Cell, Profile, cells, run_config, spare_seeds
 from sclib.experiments.profiles import tiny_profile as make_tiny
 from sclib.experiments.runner import check_cell, run_cell
 from sclib.models import ARCHITECTURES
@@ -218,7 +218,7 @@ def _after_twins(jobs: dict[tuple, Job]) -> list[Job]:
 
 def run_key(cell: Cell, profile: Profile) -> dict[str, Any]:
     """The cache key of a cell's run row (as ``run_cell`` stores it)."""
-    return {"cell": cell, "profile": profile}
+    return run_config(cell, profile)
 
 
 def job_cached(job: Job, cache: Cache) -> bool:

@@ -31,7 +31,7 @@ from sclib.ablation import ABLATION_MODES, ablated, check_complement
 from sclib.experiments.base_models import base_model, pretraining_of, task_for
 from sclib.experiments.cache import Cache
 from sclib.experiments.profile_settings import get_profile
-from sclib.experiments.profiles import PRETRAINING, Cell, MaskSetting, Profile, cells
+from sclib.experiments.profiles import PRETRAINING, Cell, MaskSetting, Profile, cells, run_config
 from sclib.experiments.search import ladders, mask_at, mask_include, searched_mask
 from sclib.masks import MaskSet
 from sclib.models import ARCHITECTURES
@@ -247,7 +247,7 @@ def run_cell(
     profile = get_profile(ARCHITECTURES.get(cell.architecture, "vision"), profile)
     check_cell(cell, profile)
     cache = cache if cache is not None else Cache()
-    run_key = {"cell": cell, "profile": profile}
+    run_key = run_config(cell, profile)
     cached = cache.load("runs", run_key)
     if cached is not None:
         return cached

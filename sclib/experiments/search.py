@@ -6,7 +6,8 @@ are a fixed geometric ladder (``sclib.experiments.profiles.lambda_ladder``) from
 empties every mask downwards: a smaller lambda is trained only if no larger one gave a
 subnetwork that reaches ``selection_threshold`` on the *validation* mask-task set
 (``search_grid``), and a rung ends as soon as its mask has emptied (``stopped_early``), so
-failing rungs cost little. Among the trained points, the sparsest that passes wins, its
+failing rungs cost little; where the profile sets ``stall_min_drop`` (quick), a rung whose
+training loss has not moved by half-time stops there and fails (``stalled``). Among the trained points, the sparsest that passes wins, its
 size measured against all maskable weights of the model (``select_setting``); when none
 passes, the most accurate is scored and marked ``mask_passed`` False. The untrained
 control is not searched: it takes its trained twin's setting (``sclib.experiments.runner``).
@@ -39,7 +40,8 @@ def mask_include(architecture: str, region: str, profile: Profile) -> Any:
 def mask_train_config(
     cell: Cell, profile: Profile, setting: MaskSetting, progress: bool = False
 ) -> MaskTrainConfig:
-    """The profile's mask training at a grid point; a rung whose mask empties stops early."""
+    """The profile's mask training at a grid point; a rung whose mask empties stops early,
+    and one that stalls too where the profile says so (``Profile.stall_min_drop``)."""
     return replace(
         profile.mask,
         lr=setting.lr,
@@ -47,7 +49,14 @@ def mask_train_config(
         seed=cell.mask_seed,
         progress=progress,
         stop_when_empty=True,
+        stall_min_drop=profile.stall_min_drop,
     )
+
+
+def passes(info: dict[str, Any], threshold: float) -> bool:
+    """Whether a trained mask passes: it reaches ``threshold`` on its validation mask-task
+    set and was not stopped for making no progress (a ``stalled`` rung fails)."""
+    return info["val_mask_task_acc"] >= threshold and not info.get("stalled", False)
 
 
 def mask_config(cell: Cell, profile: Profile, setting: MaskSetting) -> dict[str, Any]:
@@ -87,18 +96,18 @@ def _train(
         with stage("mask_validation"):
             val_set = task.dataset(f"subroutine:{cell.subroutine}", "val", profile.n_val)
             val_acc = evaluate(model, val_set)
-        if val_acc >= profile.selection_threshold:
-            rung.name = "mask_rung_passing"
-    return {
-        "logits": masks.state_dict(),
-        "info": {
+        info = {
             "val_mask_task_acc": val_acc,
             "kept_fraction": masks.kept_fraction(),
             "train_time_s": time.perf_counter() - start,
             "stopped_early": bool(history["stopped_early"]),
             "history": history,
-        },
-    }
+        }
+        if history.get("stalled"):
+            info["stalled"] = True
+        if passes(info, profile.selection_threshold):
+            rung.name = "mask_rung_passing"
+    return {"logits": masks.state_dict(), "info": info}
 
 
 def trained_mask(
@@ -137,7 +146,7 @@ def search_grid(
     """Train masks down each lambda ladder; return the ``(setting, info)`` of those trained.
 
     For each (init, lr, region), lambdas from largest to smallest, stopping after the
-    first whose ``info["val_mask_task_acc"]`` reaches ``profile.selection_threshold``.
+    first that ``passes`` (``info["val_mask_task_acc"]`` reaches ``profile.selection_threshold``).
 
     >>> from sclib.experiments.profile_settings import PROFILES
     >>> p = replace(PROFILES[("vision", "quick")], lambdas=(1e-6, 1e-4, 1e-5))
@@ -150,7 +159,7 @@ def search_grid(
         for setting in ladder:
             info = train(setting)
             trained.append((setting, info))
-            if info["val_mask_task_acc"] >= profile.selection_threshold:
+            if passes(info, profile.selection_threshold):
                 break
     return trained
 
@@ -173,7 +182,7 @@ def select_setting(candidates: list[Candidate], threshold: float) -> tuple[Candi
     >>> choice == a, passed
     (True, True)
     """
-    passing = [c for c in candidates if c[1]["val_mask_task_acc"] >= threshold]
+    passing = [c for c in candidates if passes(c[1], threshold)]
     if passing:
         return min(passing, key=lambda c: c[1]["kept_fraction_of_model"]), True
     return max(candidates, key=lambda c: c[1]["val_mask_task_acc"]), False
@@ -209,5 +218,5 @@ def mask_at(
     returns it: ``mask_passed`` says whether it reaches the profile's selection threshold."""
     model, masks, info = trained_mask(cell, profile, setting, base, cache, progress=progress)
     info = _with_model_fraction(info, maskable_weights(base))
-    passed = info["val_mask_task_acc"] >= profile.selection_threshold
+    passed = passes(info, profile.selection_threshold)
     return model, masks, setting, {**info, "mask_passed": bool(passed)}, 1
