@@ -16,7 +16,8 @@ data/results/pretrained_recipe_check.csv.
         .venv/bin/python scripts/pretrained_recipe_check.py [--recipes 5e-5:2 1e-4:2] \
         [--tasks sv_agreement anaphora] [--seeds 0 1 2]
 
-A recipe is ``lr:epochs`` (constant lr, the profile's batch size).
+A recipe is ``lr:epochs`` (constant lr, the profile's batch size). ``--architecture
+bert_small``: BERT-small after our MLM (its pretraining read from the cache, or run).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def main() -> int:
     cli.add_argument("--tasks", nargs="+", default=["sv_agreement"])
     cli.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     cli.add_argument("--regime", default="pretrained")
+    cli.add_argument("--architecture", default="minilm", choices=["minilm", "bert_small"])
     args = cli.parse_args()
     for task in args.tasks:
         if task not in SUBROUTINE:
@@ -64,12 +66,12 @@ def main() -> int:
         for recipe, lr, epochs in recipes:
             profile = replace(standard, base=replace(standard.base, lr=lr, epochs=epochs))
             for seed in args.seeds:
-                cell = Cell(task, "minilm", subroutine, args.regime, "singular", seed, 0)
+                cell = Cell(task, args.architecture, subroutine, args.regime, "singular", seed, 0)
                 start = time.perf_counter()
                 _, info = base_model(cell, profile, cache, progress=False)
                 row = {
                     "task": task,
-                    "architecture": "minilm",
+                    "architecture": args.architecture,
                     "regime": args.regime,
                     "recipe": recipe,
                     "lr": lr,
@@ -89,6 +91,7 @@ def main() -> int:
                 if len(old):
                     same = (
                         (old["task"] == task)
+                        & (old["architecture"] == args.architecture)
                         & (old["regime"] == args.regime)
                         & (old["recipe"] == recipe)
                         & (old["base_seed"] == seed)

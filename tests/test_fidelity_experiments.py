@@ -25,7 +25,7 @@ from sclib.experiments.describe import included_cells
 from sclib.experiments.profile_settings import PROFILES
 from sclib.experiments.profiles import Cell, MaskSetting, lambda_ladder, tiny_profile
 from sclib.experiments.runner import lambda_sensitivity, run_cell
-from sclib.experiments.search import maskable_weights, select_setting
+from sclib.experiments.search import maskable_weights, passes, select_setting
 from sclib.masks import add_masks
 from sclib.models.toy import toy_mlp
 from sclib.stats.reference import paper_runs
@@ -189,6 +189,32 @@ def test_a_rung_whose_mask_empties_stops_early():
         assert masks.kept_fraction() == 0
     assert histories[True]["stopped_early"] and len(histories[True]["epoch"]) == 1
     assert not histories[False]["stopped_early"] and len(histories[False]["epoch"]) == 3
+
+
+def test_a_rung_that_makes_no_progress_by_half_time_stops_and_fails():
+    """``stall_min_drop`` (quick): the same training, cut at half-time when the loss has
+    not fallen enough; off, nothing changes (no ``stalled`` key: old entries stay valid)."""
+    task = get_task("toy", dim=8)
+    data = task.dataset("subroutine:left", "train", n=200)
+    histories = {}
+    for drop in (None, 0.02, 0.99):  # off; the quick rule; a drop no training makes
+        model = toy_mlp(8, hidden=(16, 16), out_dim=8, seed=0)
+        masks = add_masks(model, init=0.05)
+        config = MaskTrainConfig(
+            epochs=4, lr=0.1, l0_lambda=1e-3, progress=False, device="cpu", stall_min_drop=drop
+        )
+        histories[drop] = train_mask(model, masks, data, config)
+    off, quick, stalled = histories[None], histories[0.02], histories[0.99]
+    assert "stalled" not in off and len(off["epoch"]) == 4
+    assert off["ce"][1] < 0.98 * off["ce"][0]  # this mask learns: the quick rule lets it run
+    assert "stalled" not in quick and quick["ce"] == off["ce"]
+    assert stalled["stalled"] and stalled["stopped_early"] and len(stalled["epoch"]) == 2
+    assert stalled["ce"] == off["ce"][:2]
+    # a stalled rung fails the search whatever its validation accuracy
+    assert passes({"val_mask_task_acc": 0.95}, 0.9)
+    assert not passes({"val_mask_task_acc": 0.95, "stalled": True}, 0.9)
+    with pytest.raises(ValueError, match="stall_min_drop must be None"):
+        MaskTrainConfig(stall_min_drop=1.5)
 
 
 def test_lambda_sensitivity_is_a_table_over_the_whole_ladder(cache):

@@ -6,6 +6,8 @@ The values come from the paper (arXiv 2301.10884) and the authors' configs (cite
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 
@@ -121,3 +123,29 @@ def test_the_pretrained_wideresnet_is_left_out_as_the_paper_did(name):
     for (domain, name), profile in PROFILES.items():  # no other profile leaves anything out
         if (domain, name) not in LEFT_OUT:
             assert not any(left_out(profile, c.architecture, c.regime) for c in cells(profile))
+
+
+def test_a_pretrained_regimes_own_base_training_keys_only_its_own_runs():
+    """``PRETRAINED_BASE`` (issue #15): the pretrained regime's base models and runs carry
+    its recipe in their keys; the other regimes' keys stay as they were."""
+    from sclib.experiments.base_models import base_config
+    from sclib.experiments.profiles import PRETRAINED_BASE, base_training, run_config
+
+    for (domain, name), recipe in PRETRAINED_BASE.items():
+        profile = get_profile(domain, name)
+        assert recipe != profile.base
+        for regime in ("scratch", "pretrained", "untrained"):
+            cell = cells(profile, regimes=(regime,))[0]
+            expected = recipe if regime == "pretrained" else profile.base
+            assert base_training(profile, regime) == expected
+            assert base_config(cell, profile)["train"] == replace(
+                expected, seed=cell.base_seed, progress=False
+            )
+            key = run_config(cell, profile)
+            assert key == (
+                {"cell": cell, "profile": profile, "base": recipe}
+                if regime == "pretrained"
+                else {"cell": cell, "profile": profile}
+            )
+    vision = get_profile("vision", "quick")  # no override: the profile's own base training
+    assert base_training(vision, "pretrained") == vision.base
