@@ -189,7 +189,9 @@ _PAPERS_SIMCLR_ONLY = frozenset({("wide_resnet", "pretrained")})
 # ``standard`` language leaves BERT-small after our MLM out (issue #15): no dose and
 # fine-tuning recipe we tried takes it past the exclusion threshold (300 MLM steps then
 # 2 epochs at 5e-5: 0.44-0.51; 1e-4 over 4 one-cycle epochs: 0.67; 100 steps: 0.41;
-# ``scripts/mlm_dose_check.py``, data/results/mlm_dose_standard_check.csv), so its 6 jobs
+# ``scripts/mlm_dose_check.py``, data/results/mlm_dose_standard_check.csv; and the 8 epochs
+# at 5e-5 that take pretrained MiniLM past its plateau, ``PRETRAINED_BASE``: 0.63,
+# data/results/pretrained_recipe_check.csv), so its 6 jobs
 # (about 6.7 of the remaining CPU-hours) would only add excluded runs. The language
 # pretrained regime is MiniLM's; ``full`` and ``paper`` keep BERT-small's.
 _OUR_MLM = frozenset({("bert_small", "pretrained")})
