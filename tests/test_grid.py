@@ -306,3 +306,30 @@ def test_prefetch_computes_notebook_07s_sparse_runs_on_the_pool_with_its_default
     for job in jobs:
         if job.cells[0].regime == "untrained":
             assert len(job.needs) == 1 and job.needs[0] in names
+
+
+def test_collect_takes_no_run_keyed_otherwise_than_the_code_keys_it_now(tmp_path, monkeypatch):
+    """A pretrained cell's run from before its regime got a base training of its own
+    (``profiles.PRETRAINED_BASE``) stays in the cache under its old key: collect must not
+    take it for the run the code would compute now, nor decide spare seeds on it."""
+    from sclib.experiments import profiles
+    from sclib.experiments.collect import cached_choices
+
+    jobs = plan_jobs("tiny", domains=["vision"], regimes=["scratch", "pretrained"])
+    base_jobs = [j for j in jobs if j.kind == "base"]
+    cache = Cache(tmp_path)
+    for job in base_jobs:
+        for cell in job.cells:  # every run stored under the key it has without an override
+            row = {"domain": "vision", **dataclasses.asdict(cell), "profile": "tiny"}
+            cache.save("runs", {"cell": cell, "profile": job.profile}, row)
+    table, missing = collect_jobs(jobs, cache, "tiny")
+    assert len(table) == sum(len(j.cells) for j in base_jobs) and not missing
+
+    recipe = dataclasses.replace(base_jobs[0].profile.base, epochs=3)
+    monkeypatch.setitem(profiles.PRETRAINED_BASE, ("vision", "tiny"), recipe)
+    choices = cached_choices(cache)
+    assert choices.loc[choices["regime"] == "pretrained", "keyed_now"].eq(False).all()
+    assert choices.loc[choices["regime"] == "scratch", "keyed_now"].all()
+    table, missing = collect_jobs(jobs, cache, "tiny")
+    assert set(table["regime"]) == {"scratch"}
+    assert [name for name in missing if "pretrained" in name]

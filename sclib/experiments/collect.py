@@ -24,7 +24,7 @@ import torch
 from sclib.experiments.base_models import base_model
 from sclib.experiments.cache import Cache
 from sclib.experiments.profile_settings import get_profile
-from sclib.experiments.profiles import Cell, MaskSetting, Profile, cells, spare_seeds
+from sclib.experiments.profiles import Cell, MaskSetting, Profile, cells, run_config, spare_seeds
 from sclib.experiments.runner import run_cell, run_grid
 from sclib.experiments.search import trained_mask
 from sclib.experiments.seeds import included_seeds, spare_needed
@@ -120,8 +120,9 @@ def _is_current(profile: Profile) -> bool:
 def cached_choices(cache: Cache | None = None) -> pd.DataFrame:
     """The run rows stored in the cache (as ``cached_runs``), each with
     ``profile_config``, the exact ``Profile`` it was run with (read from the cache entry,
-    so a run of an older profile definition still loads), ``current`` (whether that is the
-    profile's definition now) and ``run_id``. Entries written by an older sclib whose
+    so a run of an older profile definition still loads), ``keyed_now`` (whether its key is
+    the one the code gives its cell and profile now: ``profiles.run_config``), ``current``
+    (that, and its profile is the profile's definition now) and ``run_id``. Entries written by an older sclib whose
     configuration no longer reads back to the same key are left out."""
     cache = cache if cache is not None else Cache()
     folder = cache.root / "runs" if cache.root is not None else None
@@ -139,7 +140,14 @@ def cached_choices(cache: Cache | None = None) -> pd.DataFrame:
         row = cache.load("runs", key)
         if row is not None:
             profile = key["profile"]
-            extra = {"profile_config": profile, "current": _is_current(profile)}
+            # a run keyed otherwise than the code keys its cell now (a pretrained regime's
+            # older base training, ``profiles.run_config``) is not what a run would compute
+            keyed_now = key == run_config(key["cell"], profile)
+            extra = {
+                "profile_config": profile,
+                "current": _is_current(profile) and keyed_now,
+                "keyed_now": keyed_now,
+            }
             rows.append({**row, **extra, "run_id": entry.name})
     return pd.DataFrame(rows)
 

@@ -40,15 +40,18 @@ def collect_jobs(
     """The run rows of ``jobs`` (one per run, with provenance and ``run_id``; each cell's
     included base seeds marked, ``sclib.experiments.seeds``) and, for each
     job with runs missing, the reason (from the status file of ``profile``)."""
-    rows = cached_choices(cache)
+    rows = cached_choices(cache)  # only runs keyed as the code keys them now count
     wanted = {(c, j.profile): j.name for j in jobs if j.kind == "base" for c in j.cells}
     keep, found = [], set()
     if not rows.empty:
-        for i, (cell, prof) in enumerate(zip(_cells(rows), rows["profile_config"], strict=True)):
-            if (cell, prof) in wanted:
+        pairs = zip(_cells(rows), rows["profile_config"], rows["keyed_now"], strict=True)
+        for i, (cell, prof, keyed_now) in enumerate(pairs):
+            if keyed_now and (cell, prof) in wanted:
                 keep.append(i)
                 found.add((cell, prof))
-    table = rows.iloc[keep].drop(columns=["profile_config"]) if keep else pd.DataFrame()
+    table = (
+        rows.iloc[keep].drop(columns=["profile_config", "keyed_now"]) if keep else pd.DataFrame()
+    )
     if not table.empty:
         table = included_seeds(table)
         table = table.sort_values([c for c in ORDER + ["mask_seed"] if c in table])

@@ -145,7 +145,7 @@ def spare_jobs(profile: str, cache, **filters) -> tuple[list, list]:
     """The spare seeds' jobs of grid profile ``profile`` (``plan_jobs`` with ``filters``), and
     those of them the cache's runs call for (``needed_jobs``); none for a profile without
     spare seeds (``sclib.experiments.profiles.SPARE_SEEDS``)."""
-    from sclib.experiments.collect import cached_runs
+    from sclib.experiments.collect import cached_choices
     from sclib.experiments.jobs import plan_jobs
     from sclib.experiments.profiles import SPARE_SEEDS
 
@@ -153,4 +153,7 @@ def spare_jobs(profile: str, cache, **filters) -> tuple[list, list]:
     if not seeds:
         return [], []
     spares = plan_jobs(profile, base_seeds=seeds, **filters)
-    return spares, needed_jobs(spares, cached_runs(cache))
+    rows = cached_choices(cache)  # the runs this code would make: no stale key decides
+    if not rows.empty:
+        rows = rows[rows["keyed_now"].astype(bool)].drop(columns=["profile_config"])
+    return spares, needed_jobs(spares, rows)
