@@ -193,23 +193,22 @@ def test_a_rung_whose_mask_empties_stops_early():
 
 def test_a_rung_that_makes_no_progress_by_half_time_stops_and_fails():
     """``stall_min_drop`` (quick): the same training, cut at half-time when the loss has
-    not fallen enough; off, nothing changes (no ``stalled`` key: old entries stay valid)."""
+    not fallen by that fraction; off, nothing changes (no ``stalled`` key: old entries stay
+    valid). Whether a loss fell enough is ``train._stalled``'s (its doctest)."""
     task = get_task("toy", dim=8)
     data = task.dataset("subroutine:left", "train", n=200)
     histories = {}
-    for drop in (None, 0.02, 0.99):  # off; the quick rule; a drop no training makes
+    for drop in (None, 0.99):  # off; a drop no training of 2 epochs makes
         model = toy_mlp(8, hidden=(16, 16), out_dim=8, seed=0)
         masks = add_masks(model, init=0.05)
         config = MaskTrainConfig(
             epochs=4, lr=0.1, l0_lambda=1e-3, progress=False, device="cpu", stall_min_drop=drop
         )
         histories[drop] = train_mask(model, masks, data, config)
-    off, quick, stalled = histories[None], histories[0.02], histories[0.99]
-    assert "stalled" not in off and len(off["epoch"]) == 4
-    assert off["ce"][1] < 0.98 * off["ce"][0]  # this mask learns: the quick rule lets it run
-    assert "stalled" not in quick and quick["ce"] == off["ce"]
+    off, stalled = histories[None], histories[0.99]
+    assert "stalled" not in off and not off["stopped_early"] and len(off["epoch"]) == 4
     assert stalled["stalled"] and stalled["stopped_early"] and len(stalled["epoch"]) == 2
-    assert stalled["ce"] == off["ce"][:2]
+    assert stalled["ce"] == off["ce"][:2]  # the same first half, then nothing more
     # a stalled rung fails the search whatever its validation accuracy
     assert passes({"val_mask_task_acc": 0.95}, 0.9)
     assert not passes({"val_mask_task_acc": 0.95, "stalled": True}, 0.9)
