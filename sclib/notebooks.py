@@ -7,10 +7,10 @@ cached on disk (``data/cache/``), so an interrupted ``make figures`` resumes whe
 stopped.
 
 Before the notebooks, the runs of notebooks 02-04 (the profile's grid in all three regimes)
-and notebook 07's sparse base models are computed by the grid's local pool, one single-thread worker per core
-(``prefetch``): on the 2-core machine two workers do more runs an hour than one
-two-thread process (``bench/pool.py``), and the notebooks then read their runs from the
-cache. ``--workers 0`` skips it (each notebook computes its own runs in-process).
+and notebook 07's sparse base models are computed by the grid's local pool, one
+single-thread worker per core (``prefetch``): on the 2-core machine two workers do more runs
+an hour than one two-thread process (``bench/pool.py``), and the notebooks then read their
+runs from the cache. ``--workers 0`` skips it (each notebook computes its own runs in-process).
 
     python -m sclib.notebooks --profile quick [--only 02] [--workers N]
 """

@@ -122,8 +122,8 @@ def cached_choices(cache: Cache | None = None) -> pd.DataFrame:
     ``profile_config``, the exact ``Profile`` it was run with (read from the cache entry,
     so a run of an older profile definition still loads), ``keyed_now`` (whether its key is
     the one the code gives its cell and profile now: ``profiles.run_config``), ``current``
-    (that, and its profile is the profile's definition now) and ``run_id``. Entries written by an older sclib whose
-    configuration no longer reads back to the same key are left out."""
+    (that, and its profile is the profile's definition now) and ``run_id``. Entries written
+    by an older sclib whose configuration no longer reads back to the same key are left out."""
     cache = cache if cache is not None else Cache()
     folder = cache.root / "runs" if cache.root is not None else None
     rows = []
