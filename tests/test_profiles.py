@@ -125,6 +125,26 @@ def test_the_pretrained_wideresnet_is_left_out_as_the_paper_did(name):
             assert not any(left_out(profile, c.architecture, c.regime) for c in cells(profile))
 
 
+def test_standard_runs_the_wideresnet_on_inside_contact_alone():
+    """``TASKS_LEFT_OUT`` (issue #15's budget): standard vision keeps both architectures,
+    the WideResNet on one task; the ResNet and every other profile keep every task."""
+    from sclib.experiments.profiles import TASKS_LEFT_OUT, left_out
+
+    standard = PROFILES[("vision", "standard")]
+    grid = cells(standard)
+    assert {c.task for c in grid if c.architecture == "wide_resnet"} == {"inside_contact"}
+    assert {c.task for c in grid if c.architecture == "resnet"} == set(standard.tasks)
+    assert not cells(standard, tasks=["number_contact"], architectures=["wide_resnet"])
+    assert left_out(standard, "wide_resnet", "scratch", "inside_number")
+    assert not left_out(standard, "wide_resnet", "scratch", "inside_contact")
+    assert not left_out(standard, "wide_resnet", "scratch")  # no task: the pair alone
+    for key, profile in PROFILES.items():
+        if key not in TASKS_LEFT_OUT:
+            assert {c.task for c in cells(profile)} == set(profile.tasks)
+            by_arch = {(c.task, c.architecture) for c in cells(profile)}
+            assert len(by_arch) == len(profile.tasks) * len(profile.architectures)
+
+
 def test_a_pretrained_regimes_own_base_training_keys_only_its_own_runs():
     """``PRETRAINED_BASE`` (issue #15): the pretrained regime's base models and runs carry
     its recipe in their keys; the other regimes' keys stay as they were."""
