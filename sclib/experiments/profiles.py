@@ -203,7 +203,7 @@ LEFT_OUT: dict[tuple[str, str], frozenset[tuple[str, str]]] = {
 # ``standard`` vision runs the WideResNet on Inside-Contact alone (issue #15: "if it does
 # not fit, cut variants before seeds or architectures"). Measured (``make plan
 # PROFILE=standard`` at 4fb1622): a WideResNet base model takes about 55 CPU-minutes where
-# the ResNet's takes 7, so its 6 jobs on Inside-Number and Number-Contact (about 6.1
+# the ResNet's takes 7, so its 12 jobs on Inside-Number and Number-Contact (about 6.1
 # CPU-hours with their untrained controls) would take the profile to about 18 CPU-hours,
 # past its budget of 8 hours of the 2-core machine (16 CPU-hours); without them, about 12
 # (committed runs: about 7 CPU-hours of base and mask training; the plan: 11 left).
