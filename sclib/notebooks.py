@@ -50,10 +50,12 @@ FIGURE_NOTEBOOKS = ("02", "03", "04", "07")  # the notebooks whose runs ``prefet
 
 
 def prefetch(profile: str, workers: int) -> None:
-    """Compute the runs of notebooks 02-04 and 07 on the local pool (``workers`` processes)."""
+    """Compute the runs of notebooks 02-04 and 07 on the local pool (``workers`` processes),
+    with notebook 04's lambda ladder and probes."""
     from sclib.experiments.cache import Cache
     from sclib.experiments.jobs import plan_jobs
     from sclib.experiments.jobs_pool import PoolOptions, run_jobs
+    from sclib.experiments.probe import probe_jobs
     from sclib.experiments.seeds import spare_jobs
     from sclib.paths import CACHE_DIR
     from sclib.stats.vocabulary import REGIMES
@@ -63,7 +65,7 @@ def prefetch(profile: str, workers: int) -> None:
     if all_committed(jobs):
         print(f"[prefetch] every run is in data/results/{profile}/runs.csv: nothing to run")
         return
-    jobs += ladder_prefetch(jobs, workers) + sparsity_prefetch(profile)
+    jobs += ladder_prefetch(jobs, workers) + probe_jobs(jobs) + sparsity_prefetch(profile)
     print(f"[prefetch] {len(jobs)} jobs of profile {profile} on {workers} workers", flush=True)
     records = run_jobs(jobs, CACHE_DIR, profile, PoolOptions(workers=workers), progress=True)
     _, spares = spare_jobs(profile, Cache(CACHE_DIR), regimes=REGIMES)

@@ -131,6 +131,23 @@ def test_fingerprints_at_a_revision_are_the_ones_its_checkout_computes():
         carry._module_files("sclib.no_such_module", "HEAD")
 
 
+def test_a_kind_whose_code_is_newer_than_the_revision_is_not_carried(tmp_path, monkeypatch):
+    """A kind made by a module the old revision lacks has no old fingerprint (nothing of it
+    was made there); the other kinds are fingerprinted and carried as before."""
+    try:
+        carry.revision_fingerprints("HEAD")
+    except subprocess.CalledProcessError:
+        pytest.skip("not a git checkout")
+    monkeypatch.setitem(CODE, "newer", CODE["runs"])
+    Cache(tmp_path).save("newer", {"n": 1}, {"x": 1})  # made by some code
+    monkeypatch.setitem(CODE, "newer", (*CODE["runs"], "sclib.no_such_module"))
+    at_head = carry.revision_fingerprints("HEAD")
+    assert "newer" not in at_head and "runs" in at_head
+    new = {kind: f"new-{kind}" for kind in CODE}
+    report = carry.carry(tmp_path, at_head, new, {"from_revision": "HEAD"})
+    assert report["newer"] == {"carried": 0, "present": 0, "other": 1}
+
+
 def test_a_carried_run_names_its_carried_base_model_by_the_new_key(tmp_path):
     """Runs cluster by ``base_model_id`` (the base model's entry name): a carried run must
     name its base model as the runs computed after the change do."""

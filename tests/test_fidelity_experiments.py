@@ -24,8 +24,9 @@ from sclib.experiments.cache import Cache
 from sclib.experiments.describe import included_cells
 from sclib.experiments.profile_settings import PROFILES
 from sclib.experiments.profiles import Cell, MaskSetting, lambda_ladder, tiny_profile
-from sclib.experiments.runner import lambda_sensitivity, run_cell
+from sclib.experiments.runner import run_cell
 from sclib.experiments.search import maskable_weights, passes, select_setting
+from sclib.experiments.sensitivity import lambda_sensitivity
 from sclib.masks import add_masks
 from sclib.models.toy import toy_mlp
 from sclib.stats.reference import paper_runs

@@ -11,7 +11,8 @@ import pytest
 from sclib.experiments.cache import Cache
 from sclib.experiments.profile_settings import PROFILES
 from sclib.experiments.profiles import Cell, lambda_ladder, tiny_profile
-from sclib.experiments.runner import run_cell, sensitivity_table
+from sclib.experiments.runner import run_cell
+from sclib.experiments.sensitivity import sensitivity_table
 from sclib.plots.sensitivity import lambda_sensitivity_figure
 
 matplotlib.use("Agg")

@@ -61,6 +61,9 @@ CODE: dict[str, tuple[str, ...]] = {
         "sclib.stats.vocabulary",
     ),
 }
+# notebook 04's per-rung rows and probes: a run's code and their own
+CODE["rungs"] = (*CODE["runs"], "sclib.experiments.sensitivity")
+CODE["probes"] = (*CODE["runs"], "sclib.experiments.collect", "sclib.experiments.probe")
 
 
 def source_files(module: str) -> list[Path]:

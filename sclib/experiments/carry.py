@@ -60,16 +60,23 @@ def _module_files(module: str, rev: str, root: Path = ROOT) -> list[tuple[str, b
 
 
 def revision_fingerprints(rev: str, root: Path = ROOT) -> dict[str, str]:
-    """``cache.code_fingerprint`` of every kind in ``CODE`` as the code was at ``rev``."""
+    """``cache.code_fingerprint`` of every kind in ``CODE`` as the code was at ``rev``; a
+    kind whose code did not exist yet there (a module added since) is left out: no entry
+    of it can have been made by ``rev``."""
     modules = {m for mods in CODE.values() for m in mods}
     hashed = {}
     for module in modules:
-        blob = b"".join(n.encode() + b"\0" + b for n, b in _module_files(module, rev, root))
+        try:
+            files = _module_files(module, rev, root)
+        except ValueError:  # not at rev
+            continue
+        blob = b"".join(n.encode() + b"\0" + b for n, b in files)
         hashed[module] = hashlib.sha256(blob).hexdigest()[:16]
     out = {}
     for kind, mods in CODE.items():
-        text = "".join(f"{m}:{hashed[m]};" for m in mods)
-        out[kind] = hashlib.sha256(text.encode()).hexdigest()[:16]
+        if all(m in hashed for m in mods):
+            text = "".join(f"{m}:{hashed[m]};" for m in mods)
+            out[kind] = hashlib.sha256(text.encode()).hexdigest()[:16]
     return out
 
 
@@ -94,7 +101,7 @@ def carry(
                 continue
             meta = json.loads(meta_path.read_text())
             config = meta["config"]
-            if old[kind] == new[kind] or meta.get("code") != old[kind]:
+            if kind not in old or old[kind] == new[kind] or meta.get("code") != old[kind]:
                 counts["other"] += 1
                 continue
             if config_key({"config": config, "code": old[kind]}) != entry.name:

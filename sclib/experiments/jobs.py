@@ -45,8 +45,9 @@ class Job:
     """One unit of work: a pretraining, or a base model with all its cells.
 
     Attributes:
-        kind: ``"pretraining"``, ``"base"`` or ``"ladder"`` (notebook 04's lambda ladder:
-            ``sclib.experiments.ladder``).
+        kind: ``"pretraining"``, ``"base"``, ``"ladder"`` (notebook 04's lambda ladder:
+            ``sclib.experiments.ladder``) or ``"probe"`` (notebook 04's probes of a base
+            job's runs: ``sclib.experiments.probe``).
         profile: the profile its cells run with.
         cells: the cells it runs (a pretraining job: one cell naming its architecture and
             seed; a ladder job: the candidates for its cell).
@@ -70,11 +71,12 @@ class Job:
         if self.kind == "ladder":
             k, n = self.part
             return f"{p.domain}/{p.name} lambda ladder {cell.task} {cell.architecture} part {k + 1}/{n}"
+        probe = " probes" if self.kind == "probe" else ""
         variant = "" if cell.variant == "none" else f" {cell.variant}"
         density = "" if p.weight_density == 1 else f" density {p.weight_density:g}"
         return (
             f"{p.domain}/{p.name} {cell.task} {cell.architecture} {cell.regime}{variant} "
-            f"seed {cell.base_seed}{density}"
+            f"seed {cell.base_seed}{density}{probe}"
         )
 
 
@@ -229,6 +231,8 @@ def job_cached(job: Job, cache: Cache) -> bool:
         from sclib.experiments.ladder import rungs_cached
 
         return rungs_cached(job.cells, job.profile, cache, job.part)
+    if job.kind == "probe":
+        return all(cache.has("probes", run_key(c, job.profile)) for c in job.cells)
     return all(cache.has("runs", run_key(c, job.profile)) for c in job.cells)
 
 
@@ -262,6 +266,7 @@ def run_job(job: Job, cache_dir: str | Path, threads: int | None = None) -> dict
     threads = _set_threads(threads)
     cache, start = Cache(cache_dir), time.perf_counter()
     from sclib.experiments.ladder import train_rungs
+    from sclib.experiments.probe import probe_run
 
     steps = [job.cells[0]] if job.kind == "ladder" else job.cells  # a ladder: one cell's rungs
     for cell in steps:
@@ -270,6 +275,8 @@ def run_job(job: Job, cache_dir: str | Path, threads: int | None = None) -> dict
                 train_rungs(job.cells, job.profile, cache, job.part)
             elif job.kind == "pretraining":
                 pretrained_embedder(cell, job.profile, cache)
+            elif job.kind == "probe":
+                probe_run(cell, job.profile, cache)
             else:
                 run_cell(cell, job.profile, cache, progress=False)
         except Exception as error:

@@ -117,6 +117,8 @@ class Timings:
         device, base_s, mask_s, pre_s, eval_s = DEFAULT_SECONDS.get((p.domain, p.name), FALLBACK)
         if job.kind == "pretraining":
             return pre_s, device
+        if job.kind == "probe":  # evaluations of cached runs, about one evaluation each
+            return len(job.cells) * eval_s, device
         masks = _masks_per_cell(job)
         found = self._lookup(job)
         if found is not None:

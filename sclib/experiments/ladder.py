@@ -1,12 +1,13 @@
-"""Notebook 04's lambda ladder on the grid's pool (issue #13): its masks, trained ahead.
+"""Notebook 04's lambda ladder on the grid's pool (issue #13): its rungs, computed ahead.
 
-``sclib.experiments.runner.sensitivity_table`` trains a mask at every rung of the lambda
-ladder for one cell per domain: in ``make figures`` that ran in the notebook's own process
-after everything else, one rung after the other. Here the same masks (the same cache
-entries: ``sclib.experiments.search.mask_at``) are trained by pool jobs, the rungs dealt
-out to ``parts`` jobs that run beside the grid's other jobs; the notebook then reads them
-and only evaluates. The cell is chosen as ``sensitivity_table`` chooses it: the first
-trained cell, in grid order, whose base model is not excluded for its accuracy.
+``sclib.experiments.sensitivity.sensitivity_table`` trains and evaluates a mask at every
+rung of the lambda ladder for one cell per domain: in ``make figures`` that ran in the
+notebook's own process after everything else, one rung after the other. Here the same
+rows (the same cache entries: ``sclib.experiments.sensitivity.rung_row``) are computed by
+pool jobs, the rungs dealt out to ``parts`` jobs that run beside the grid's other jobs;
+the notebook then only reads them. The cell is chosen as ``sensitivity_table`` chooses
+it: the first trained cell, in grid order, whose base model is not excluded for its
+accuracy.
 
 >>> from sclib.experiments.profile_settings import get_profile
 >>> jobs = ladder_jobs(get_profile("language", "quick"), parts=2)
@@ -23,7 +24,7 @@ from sclib.experiments.base_models import base_model
 from sclib.experiments.cache import Cache
 from sclib.experiments.profiles import Cell, MaskSetting, Profile, cells
 from sclib.experiments.runner import run_cell
-from sclib.experiments.search import ladders, mask_at, mask_config
+from sclib.experiments.sensitivity import rung_key, rung_row, settings
 from sclib.stats.vocabulary import REGIMES, TRAINED_REGIMES
 
 
@@ -54,33 +55,32 @@ def ladder_cell(cell_list, profile: Profile, cache: Cache, compute: bool = True)
 def rungs(profile: Profile, part: tuple[int, int] = (0, 1)) -> list[MaskSetting]:
     """Part ``k`` of ``n`` (``part=(k, n)``) of the ladder's grid points, dealt in turn."""
     k, n = part
-    every = [s for ladder in ladders(profile) for s in ladder]
-    return every[k::n]
+    return settings(profile)[k::n]
 
 
 def train_rungs(cell_list, profile: Profile, cache: Cache, part: tuple[int, int] = (0, 1)):
-    """Train (or read) the ladder's masks of ``part`` for the chosen cell; None if no cell
-    of ``cell_list`` has a base model that passes."""
+    """Train and evaluate (or read) the ladder's rungs of ``part`` for the chosen cell;
+    None if no cell of ``cell_list`` has a base model that passes."""
     cell = ladder_cell(cell_list, profile, cache)
     if cell is None:
         return None
     base, _ = base_model(cell, profile, cache, progress=False)
     for setting in rungs(profile, part):
-        mask_at(cell, profile, setting, base, cache, progress=False)
+        rung_row(cell, profile, setting, base, cache)
     return cell
 
 
 def rungs_cached(cell_list, profile: Profile, cache: Cache, part: tuple[int, int]) -> bool:
-    """Whether the part's masks are all in the cache already (False while the cell cannot
+    """Whether the part's rows are all in the cache already (False while the cell cannot
     be chosen from cached runs)."""
     cell = ladder_cell(cell_list, profile, cache, compute=False)
     if cell is None:
         return False
-    return all(cache.has("masks", mask_config(cell, profile, s)) for s in rungs(profile, part))
+    return all(cache.has("rungs", rung_key(cell, profile, s)) for s in rungs(profile, part))
 
 
 def ladder_jobs(profile: Profile, parts: int = 2) -> list:
-    """The ladder's masks as ``parts`` pool jobs (``sclib.experiments.jobs.Job``, kind
+    """The ladder's rungs as ``parts`` pool jobs (``sclib.experiments.jobs.Job``, kind
     ``"ladder"``), each needing the job of the first candidate's base model."""
     from sclib.experiments.jobs import Job, plan_jobs
 

@@ -5,8 +5,10 @@ language model *makes* the model solve that subroutine (ablation score about +0.
 the paper). ``odd_signal`` measures, per condition, how far the odd item's embedding lies
 from the regular items' (before the head normalises them), so one can see whether the
 subnetwork and the rest of the weights carry the signal, and whether the full model does.
-``probe_table`` does so for every included run of a notebook's grids (notebook 04), and
-``signal_by_condition`` lays one measure out as a table of runs by condition.
+``probe_table`` does so for every included run of a notebook's grids (notebook 04; each
+run's probe is a cache entry, computed ahead on the grid's pool by ``probe_jobs`` in
+``make figures``), and ``signal_by_condition`` lays one measure out as a table of runs by
+condition.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sclib.ablation import ablated
 from sclib.experiments.base_models import task_for
 from sclib.experiments.cache import Cache
 from sclib.experiments.collect import load_cell
-from sclib.experiments.profiles import Cell, Profile
+from sclib.experiments.profiles import Cell, Profile, run_config
 from sclib.masks import MaskSet, overridden
 from sclib.models.head import flatten_items
 from sclib.runtime import training_mode
@@ -92,30 +94,50 @@ def odd_signal(model: Any, masks: MaskSet, problems: Any, batch: int = 64) -> pd
     return pd.DataFrame(rows)
 
 
+def probe_run(cell: Cell, profile: Profile, cache: Cache) -> pd.DataFrame:
+    """``odd_signal`` of one run on its target subroutine's "+/-" test set, cached (kind
+    ``"probes"``); no rows when its base model is excluded. The run is loaded with
+    ``load_cell`` (a cell not cached yet is run)."""
+
+    def compute() -> list[dict[str, Any]]:
+        model, masks, row = load_cell(cell, profile, cache)
+        if row["excluded"]:
+            return []
+        test = task_for(cell, profile).dataset(f"pm:{cell.subroutine}", "test", profile.n_test)
+        return odd_signal(model, masks, test).to_dict("records")
+
+    return pd.DataFrame(cache.get_or_compute("probes", run_config(cell, profile), compute))
+
+
 def probe_table(
     profiles: Mapping[str, Profile],
     grids: Mapping[str, Iterable[Cell]],
     cache: Cache | None = None,
 ) -> pd.DataFrame:
-    """``odd_signal`` of every run of each domain's grid whose base model is not excluded.
+    """``probe_run`` of every run of each domain's grid whose base model is not excluded.
 
-    Each run's selected mask is loaded with ``load_cell`` (a cell not cached yet is run)
-    and probed on its target subroutine's "+/-" test set. One row per run and condition,
-    with ``domain``, ``regime`` and ``subroutine``; domains in the order of ``profiles``.
-    Used by notebook 04.
+    One row per run and condition, with ``domain``, ``regime`` and ``subroutine``; domains
+    in the order of ``profiles``. Used by notebook 04, whose ``make figures`` computes the
+    probes ahead on the grid's pool (``probe_jobs``).
     """
+    cache = cache if cache is not None else Cache()
     probes = []
     for domain, profile in profiles.items():
         for cell in grids[domain]:
-            model, masks, row = load_cell(cell, profile, cache)
-            if row["excluded"]:
-                continue
-            test = task_for(cell, profile).dataset(f"pm:{cell.subroutine}", "test", profile.n_test)
-            signal = odd_signal(model, masks, test)
-            probes.append(
-                signal.assign(domain=domain, regime=cell.regime, subroutine=cell.subroutine)
-            )
+            signal = probe_run(cell, profile, cache)
+            if len(signal):
+                probes.append(
+                    signal.assign(domain=domain, regime=cell.regime, subroutine=cell.subroutine)
+                )
     return pd.concat(probes, ignore_index=True)
+
+
+def probe_jobs(jobs: Iterable[Any]) -> list[Any]:
+    """Notebook 04's probes as pool jobs (kind ``"probe"``): one per base-model job of
+    ``jobs``, on its cells, needing it."""
+    from sclib.experiments.jobs import Job
+
+    return [Job("probe", job.profile, job.cells, (job.name,)) for job in jobs if job.kind == "base"]
 
 
 def signal_by_condition(probe: pd.DataFrame, value: str) -> pd.DataFrame:

@@ -13,7 +13,7 @@ model's run whose mask did not, or whose base model fell below the exclusion thr
 ``excluded`` (``exclusion_reason``). Everything expensive is cached on disk under its full
 configuration and code (``sclib.experiments.cache``), so a rerun or an interrupted run
 repeats no finished work. ``run_grids`` runs notebooks 02-04's grids, one table per
-domain; ``lambda_sensitivity`` shows a cell along its whole lambda ladder.
+domain (a cell along its whole lambda ladder: ``sclib.experiments.sensitivity``).
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ from sclib.experiments.base_models import base_model, pretraining_of, task_for
 from sclib.experiments.cache import Cache
 from sclib.experiments.profile_settings import get_profile
 from sclib.experiments.profiles import PRETRAINING, Cell, MaskSetting, Profile, cells, run_config
-from sclib.experiments.search import ladders, mask_at, mask_include, searched_mask
+from sclib.experiments.search import mask_at, mask_include, searched_mask
 from sclib.masks import MaskSet
 from sclib.models import ARCHITECTURES
 from sclib.provenance import provenance
 from sclib.stats.scores import ablation_score, subnetwork_score
-from sclib.stats.vocabulary import ABLATION_COLUMNS, REGIMES, SCORE_COLUMNS, TRAINED_REGIMES
+from sclib.stats.vocabulary import ABLATION_COLUMNS, REGIMES, SCORE_COLUMNS
 from sclib.tasks import task_domain
 from sclib.train import evaluate
 
@@ -160,7 +160,7 @@ def _score(score, target: float, other: float) -> float:
     return float(score(target, other))
 
 
-def _score_columns(accs: dict[str, Any], modes: Iterable[str] = ABLATION_MODES) -> dict[str, float]:
+def score_columns(accs: dict[str, Any], modes: Iterable[str] = ABLATION_MODES) -> dict[str, float]:
     """The subnetwork score (when the accuracies have it) and each ablation mode's score."""
     scores = {}
     if "sub_acc_target" in accs:
@@ -267,7 +267,7 @@ def run_cell(
     row: dict[str, Any] = {
         **_cell_columns(cell, profile, base_info),
         **accs,
-        **_score_columns(accs),
+        **score_columns(accs),
         **_mask_columns(masks, setting, mask_info, n_trained),
         **_exclusion_columns(cell, profile, base_info["comp_test_acc"], mask_info["mask_passed"]),
         "control_of": control_of,
@@ -340,70 +340,3 @@ def run_grids(
     """
     grids = grids if grids is not None else {d: cells(p) for d, p in profiles.items()}
     return {d: run_grid(grids[d], p, cache, progress) for d, p in profiles.items()}
-
-
-def lambda_sensitivity(
-    cell: Cell, profile: str | Profile = "quick", cache: Cache | None = None, progress: bool = False
-) -> pd.DataFrame:
-    """The cell's masks at every rung of the profile's lambda ladder (trained or read from the
-    cache), with their ablation scores beside the size-matched random control.
-
-    The search stops at the first rung that passes and never looks at ablations; this table
-    shows what the other rungs would have given. One row per grid point, largest lambda
-    first: ``mask_l0_init``, ``mask_lr``, ``masked_stages``, ``l0_lambda``,
-    ``kept_fraction`` (of the region), ``kept_fraction_of_model``, ``val_mask_task_acc``,
-    ``mask_passed``, ``stopped_early``, ``ablation_score`` (zero ablation) and
-    ``sampled_ablation_score`` (as many weights zeroed at random per layer).
-    """
-    profile = get_profile(ARCHITECTURES.get(cell.architecture, "vision"), profile)
-    check_cell(cell, profile)
-    cache = cache if cache is not None else Cache()
-    base, _ = base_model(cell, profile, cache, progress=progress)
-    modes = ("zero", "randomly_sampled")
-    rows = []
-    for setting in (s for ladder in ladders(profile) for s in ladder):
-        model, masks, _, info, _ = mask_at(cell, profile, setting, base, cache, progress)
-        rows.append(
-            {
-                "mask_l0_init": setting.init,
-                "mask_lr": setting.lr,
-                "masked_stages": setting.region,
-                "l0_lambda": setting.l0_lambda,
-                "kept_fraction": masks.kept_fraction(),
-                "kept_fraction_of_model": info["kept_fraction_of_model"],
-                "val_mask_task_acc": info["val_mask_task_acc"],
-                "mask_passed": info["mask_passed"],
-                "stopped_early": bool(info.get("stopped_early", False)),
-                **_score_columns(ablated_accuracies(cell, profile, model, masks, modes), modes),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def sensitivity_table(
-    profiles: Mapping[str, Profile],
-    rows: Mapping[str, pd.DataFrame],
-    domains: Iterable[str],
-    cache: Cache | None = None,
-) -> pd.DataFrame:
-    """``lambda_sensitivity`` of one cell per domain in ``domains``, with the cell's names.
-
-    The cell is the first trained run (scratch or pretrained) of that domain's ``rows``
-    whose base model is not excluded for its accuracy: a choice by position, blind to every
-    score. Notebook 04 draws it (``sclib.plots.sensitivity``).
-    """
-    tables = []
-    for domain in domains:
-        if domain not in profiles:
-            raise ValueError(f"no profile for domain {domain!r}; have: {', '.join(profiles)}")
-        runs = rows[domain]
-        trained = runs[runs["regime"].isin(TRAINED_REGIMES)]
-        accurate = trained[trained["base_comp_test_acc"] >= profiles[domain].exclusion_threshold]
-        if accurate.empty:
-            continue
-        fields = [f.name for f in dataclasses.fields(Cell)]
-        cell = Cell(**accurate[fields].head(1).to_dict("records")[0])  # Python ints
-        table = lambda_sensitivity(cell, profiles[domain], cache)
-        names = {"domain": domain, **dataclasses.asdict(cell)}
-        tables.append(table.assign(**names))
-    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()

@@ -78,7 +78,7 @@ def _panel(ax, rows: pd.DataFrame) -> None:
 
 @themed
 def lambda_sensitivity_figure(table: pd.DataFrame) -> Figure:
-    """One panel per cell of ``runner.sensitivity_table``: ablation scores along the ladder.
+    """One panel per cell of ``sensitivity.sensitivity_table``: ablation scores along the ladder.
 
     The cell's regime colour: zero ablation; black dashed, hollow diamonds: the size-matched
     random ablation; black x: rungs whose subnetwork did not pass on validation; dash-dotted
