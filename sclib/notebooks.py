@@ -2,7 +2,9 @@
 
 Each notebook ``notebooks/NN_*.ipynb`` is executed by papermill with its parameters
 (``PROFILE`` among them) into ``build/notebooks/`` (executed copies, not committed); the
-notebooks write their figures and the data behind them to ``figures/``. Finished runs are
+notebooks write their figures and the data behind them to ``figures/`` (quick, the
+default) or ``figures/<profile>/`` (``figure_dir``), so that drawing another profile
+leaves the quick figures as they are. Finished runs are
 cached on disk (``data/cache/``), so an interrupted ``make figures`` resumes where it
 stopped.
 
@@ -79,6 +81,25 @@ def prefetch(profile: str, workers: int) -> None:
 
 
 LADDER_NOTEBOOK = "04_imperfect_decomposition.ipynb"  # its SENSITIVITY_DOMAINS parameter
+
+
+def figure_dir(profile: str) -> str:
+    """Where the notebooks write a profile's figures, relative to ``notebooks/``: the quick
+    profile's in ``figures/``, every other's in ``figures/<profile>/``.
+
+    >>> figure_dir("quick"), figure_dir("standard")
+    ('../figures', '../figures/standard')
+    """
+    return "../figures" if profile == "quick" else f"../figures/{profile}"
+
+
+def parameters(notebook: Path, profile: str) -> dict:
+    """The parameters ``run`` gives ``notebook``: ``PROFILE``, and ``FIGURES`` where the
+    notebook has that parameter (``figure_dir``)."""
+    given = {"PROFILE": profile}
+    if "FIGURES" in notebook_defaults(notebook.name):
+        given["FIGURES"] = figure_dir(profile)
+    return given
 
 
 def notebook_defaults(notebook: str) -> dict:
@@ -178,7 +199,7 @@ def run(profile: str = "quick", only: list[str] | None = None, workers: int | No
         papermill.execute_notebook(
             str(nb),
             str(BUILD / nb.name),
-            parameters={"PROFILE": profile},
+            parameters=parameters(nb, profile),
             cwd=str(NOTEBOOKS),
             kernel_name="python3",
             progress_bar=False,

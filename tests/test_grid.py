@@ -333,3 +333,18 @@ def test_collect_takes_no_run_keyed_otherwise_than_the_code_keys_it_now(tmp_path
     table, missing = collect_jobs(jobs, cache, "tiny")
     assert set(table["regime"]) == {"scratch"}
     assert [name for name in missing if "pretrained" in name]
+
+
+def test_another_profiles_figures_leave_the_quick_figures_as_they_are():
+    """`make figures PROFILE=standard` writes into figures/standard/; quick into figures/."""
+    from sclib import notebooks
+
+    found = {nb.name[:2]: nb for nb in notebooks.numbered_notebooks()}
+    assert notebooks.parameters(found["02"], "quick") == {
+        "PROFILE": "quick", "FIGURES": "../figures"
+    }  # fmt: skip
+    assert notebooks.parameters(found["02"], "standard")["FIGURES"] == "../figures/standard"
+    assert notebooks.parameters(found["01"], "standard") == {"PROFILE": "standard"}  # no FIGURES
+    for nb in found.values():
+        if "FIGURES" in notebooks.notebook_defaults(nb.name):
+            assert notebooks.notebook_defaults(nb.name)["FIGURES"] == notebooks.figure_dir("quick")
