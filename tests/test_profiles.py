@@ -169,3 +169,23 @@ def test_a_pretrained_regimes_own_base_training_keys_only_its_own_runs():
             )
     vision = get_profile("vision", "quick")  # no override: the profile's own base training
     assert base_training(vision, "pretrained") == vision.base
+
+
+def test_a_tasks_scratch_base_training_keys_only_that_tasks_scratch_runs(monkeypatch):
+    """``SCRATCH_BASE`` (issue #15): a recipe for the scratch regime on one task enters the
+    keys of that task's scratch base models and runs only; its untrained control, read
+    through its twin, and the other task keep theirs."""
+    from sclib.experiments import profiles
+    from sclib.experiments.base_models import base_config
+    from sclib.experiments.profiles import base_training, run_config
+
+    profile = get_profile("language", "standard")
+    recipe = replace(profile.base, epochs=profile.base.epochs + 6)
+    monkeypatch.setitem(profiles.SCRATCH_BASE, ("language", "standard", "anaphora"), recipe)
+    for cell in cells(profile, regimes=("scratch", "untrained")):
+        own = cell.task == "anaphora" and cell.regime == "scratch"
+        expected = recipe if own else profile.base
+        assert base_training(profile, cell.regime, cell.task) == expected
+        assert base_config(cell, profile)["train"].epochs == expected.epochs
+        assert ("base" in run_config(cell, profile)) == own
+    assert base_training(profile, "scratch") == profile.base  # no task: the profile's own

@@ -171,7 +171,9 @@ def base_config(cell: Cell, profile: Profile) -> dict[str, Any]:
         "n_subroutine_test": profile.n_test,
         "data_seed": profile.data_seed,
         "augment": profile.augment,
-        "train": _quiet(replace(base_training(profile, cell.regime), seed=cell.base_seed)),
+        "train": _quiet(
+            replace(base_training(profile, cell.regime, cell.task), seed=cell.base_seed)
+        ),
     }
     method = pretraining_of(cell)
     if method is not None and method.self_supervised:
@@ -224,7 +226,9 @@ def _train_base(cell: Cell, profile: Profile, cache: Cache, progress: bool) -> d
     region = sparse_region(cell, profile)
     history: dict[str, Any] = {}
     if cell.regime != "untrained":
-        cfg = replace(base_training(profile, cell.regime), seed=cell.base_seed, progress=progress)
+        cfg = replace(
+            base_training(profile, cell.regime, cell.task), seed=cell.base_seed, progress=progress
+        )
         train_set = task.dataset("compositional", "train", profile.n_train)
         with stage("base_training"):
             history = train_base(

@@ -246,11 +246,20 @@ PRETRAINED_BASE: dict[tuple[str, str], BaseTrainConfig] = {
 }
 
 
-def base_training(profile: Profile, regime: str) -> BaseTrainConfig:
-    """How a base model of ``regime`` is trained under ``profile``: ``PRETRAINED_BASE``
-    for the pretrained regime where it has the profile, else ``profile.base``."""
+# The base training of the scratch regime on a task the profile's recipe leaves unlearned
+# (issue #15), keyed (domain, profile, task); calibrated, like ``PRETRAINED_BASE``, on
+# base-model accuracy alone (scripts/pretrained_recipe_check.py --regime scratch).
+SCRATCH_BASE: dict[tuple[str, str, str], BaseTrainConfig] = {}
+
+
+def base_training(profile: Profile, regime: str, task: str | None = None) -> BaseTrainConfig:
+    """How a base model of ``regime`` (on ``task``) is trained under ``profile``:
+    ``PRETRAINED_BASE`` for the pretrained regime, ``SCRATCH_BASE`` for the scratch regime
+    on its tasks, where they have the profile; else ``profile.base``."""
     if regime == "pretrained":
         return PRETRAINED_BASE.get((profile.domain, profile.name), profile.base)
+    if regime == "scratch" and task is not None:
+        return SCRATCH_BASE.get((profile.domain, profile.name, task), profile.base)
     return profile.base
 
 
@@ -258,7 +267,7 @@ def run_config(cell: Cell, profile: Profile) -> dict[str, Any]:
     """Everything that determines a cell's run row (its cache key): the cell, the profile
     and, where it is not the profile's ``base``, the base training (``base_training``)."""
     config: dict[str, Any] = {"cell": cell, "profile": profile}
-    train = base_training(profile, cell.regime)
+    train = base_training(profile, cell.regime, cell.task)
     if train != profile.base:
         config["base"] = train
     return config
