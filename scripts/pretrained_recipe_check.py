@@ -23,6 +23,7 @@ bert_small``: BERT-small after our MLM (its pretraining read from the cache, or 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -37,6 +38,21 @@ from sclib.experiments.profiles import Cell
 
 OUT = Path(__file__).resolve().parents[1] / "data/results/pretrained_recipe_check.csv"
 SUBROUTINE = {"sv_agreement": "subject", "anaphora": "antecedent"}
+
+
+KEYS = ["task", "architecture", "regime", "recipe", "base_seed"]
+
+
+def _merge(new: pd.DataFrame) -> None:
+    """Put ``new``'s rows into OUT in place of those with the same keys; under a lock, read
+    afresh, so that checks run side by side keep each other's rows."""
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    with open(OUT.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        old = pd.read_csv(OUT) if OUT.exists() else pd.DataFrame(columns=new.columns)
+        same = old[KEYS].apply(tuple, axis=1).isin(new[KEYS].apply(tuple, axis=1))
+        merged = pd.concat([old[~same], new], ignore_index=True)
+        merged.to_csv(OUT, index=False, float_format="%.4g")
 
 
 def main() -> int:
@@ -60,7 +76,6 @@ def main() -> int:
     torch.set_num_threads(1)
     standard = get_profile("language", "standard")
     cache = Cache()
-    old = pd.read_csv(OUT) if OUT.exists() else pd.DataFrame()
     for task in args.tasks:
         subroutine = SUBROUTINE[task]
         for recipe, lr, epochs in recipes:
@@ -87,19 +102,7 @@ def main() -> int:
                     "base_model_id": info["base_model_id"],
                 }
                 print(row, flush=True)
-                new = pd.DataFrame([row])
-                if len(old):
-                    same = (
-                        (old["task"] == task)
-                        & (old["architecture"] == args.architecture)
-                        & (old["regime"] == args.regime)
-                        & (old["recipe"] == recipe)
-                        & (old["base_seed"] == seed)
-                    )
-                    old = old[~same]
-                old = pd.concat([old, new], ignore_index=True)
-                OUT.parent.mkdir(parents=True, exist_ok=True)
-                old.to_csv(OUT, index=False, float_format="%.4g")
+                _merge(pd.DataFrame([row]))
     print(f"wrote {OUT}")
     return 0
 
