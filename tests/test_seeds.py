@@ -148,6 +148,18 @@ def test_a_spare_job_is_called_for_only_after_a_failure_and_one_at_a_time():
     ]  # fmt: skip
 
 
+def test_no_spare_runs_where_the_spares_left_cannot_complete_the_cell():
+    """Every base seed failed (a recipe the task does not learn under, not bad luck): two
+    spares cannot fill three places, so none is spent; one failure of three can be."""
+    names = lambda jobs: sorted(j.name.split("resnet ")[1] for j in jobs)  # noqa: E731
+    assert needed_jobs(spare_candidates(), ran(failed=(0, 1, 2))) == []
+    assert needed_jobs(spare_candidates(), ran(failed=(1, 2))) != []  # 1 passes + 2 spares
+    # two failed and spare 3 failed too: spare 4 alone cannot make up two places (seed 3,
+    # which could when it was called for, stays in the list as the rows call for it)
+    after = needed_jobs(spare_candidates(), ran(failed=(1, 2, 3), seeds=(0, 1, 2, 3)))
+    assert names(after) == ["scratch seed 3", "untrained seed 3"]
+
+
 def test_a_dense_failure_calls_for_no_spare_at_another_density():
     sparse = [
         j for j in plan_jobs(

@@ -2,7 +2,8 @@
 
 A profile's cell has ``len(profile.base_seeds)`` base seeds. A trained base model below the
 accuracy criterion is excluded (``sclib.experiments.runner``); where the profile has spare
-seeds (``sclib.experiments.profiles.SPARE_SEEDS``), the next one stands in. The rule,
+seeds (``sclib.experiments.profiles.SPARE_SEEDS``), the next one stands in, where the spares
+left can still complete the cell (``spare_needed``). The rule,
 fixed in advance and blind to every score: a trained cell's included base seeds are the
 first ``len(profile.base_seeds)`` seeds, in seed order, whose base model passes; the runs
 of any later passing seed are excluded as spares not needed. An untrained control takes
@@ -103,8 +104,11 @@ def included_seeds(rows: pd.DataFrame) -> pd.DataFrame:
 
 def spare_needed(rows: pd.DataFrame, cell, profile) -> bool:
     """Whether a spare seed's ``cell`` must run under ``profile``: every lower seed of its
-    trained cell (for an untrained control, its scratch twin) has run, and fewer of them
-    pass than the profile has base seeds. ``rows``: the run rows there are (e.g. the cache's).
+    trained cell (for an untrained control, its scratch twin) has run, fewer of them pass
+    than the profile has base seeds, and the spare seeds from this one on can still make
+    up the difference (where no recipe change is in sight, e.g. every base seed failed and
+    two spares remain for three places, they could not: none runs). ``rows``: the run rows
+    there are (e.g. the cache's).
     """
     twin = "scratch" if cell.regime == "untrained" else cell.regime
     if rows.empty or "base_seed" not in rows:
@@ -126,7 +130,9 @@ def spare_needed(rows: pd.DataFrame, cell, profile) -> bool:
         return False  # a lower seed has not run yet: it comes first
     failed = lower["exclusion_reason"].fillna("").eq(BASE_FAILED)
     passing = set(lower.loc[~failed, "base_seed"])
-    return len(passing) < len(profile.base_seeds)
+    left = [s for s in spare_seeds(profile) if s >= cell.base_seed]
+    short = len(profile.base_seeds) - len(passing)
+    return 0 < short <= len(left)
 
 
 def needed_jobs(spare_jobs: list, rows: pd.DataFrame) -> list:
