@@ -16,8 +16,10 @@ data/results/pretrained_recipe_check.csv.
         .venv/bin/python scripts/pretrained_recipe_check.py [--recipes 5e-5:2 1e-4:2] \
         [--tasks sv_agreement anaphora] [--seeds 0 1 2]
 
-A recipe is ``lr:epochs`` (constant lr, the profile's batch size). ``--architecture
-bert_small``: BERT-small after our MLM (its pretraining read from the cache, or run).
+A recipe is ``lr:epochs`` (the profile's schedule and batch size). ``--architecture
+bert_small``: BERT-small after our MLM (its pretraining read from the cache, or run);
+``--architecture resnet``: the vision tasks (the pretrained regime after SimCLR, read from
+the cache, or run). ``--regime scratch``: a task's own scratch recipe (``SCRATCH_BASE``).
 """
 
 from __future__ import annotations
@@ -31,13 +33,22 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from sclib.experiments import profiles
 from sclib.experiments.base_models import base_model
 from sclib.experiments.cache import Cache
 from sclib.experiments.profile_settings import get_profile
 from sclib.experiments.profiles import Cell
+from sclib.models import ARCHITECTURES
+from sclib.tasks import task_domain
 
 OUT = Path(__file__).resolve().parents[1] / "data/results/pretrained_recipe_check.csv"
-SUBROUTINE = {"sv_agreement": "subject", "anaphora": "antecedent"}
+SUBROUTINE = {
+    "sv_agreement": "subject",
+    "anaphora": "antecedent",
+    "inside_contact": "inside",
+    "inside_number": "inside",
+    "number_contact": "number",
+}
 
 
 KEYS = ["task", "architecture", "regime", "recipe", "base_seed"]
@@ -61,11 +72,13 @@ def main() -> int:
     cli.add_argument("--tasks", nargs="+", default=["sv_agreement"])
     cli.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     cli.add_argument("--regime", default="pretrained")
-    cli.add_argument("--architecture", default="minilm", choices=["minilm", "bert_small"])
+    cli.add_argument("--architecture", default="minilm", choices=["minilm", "bert_small", "resnet"])
     args = cli.parse_args()
+    domain = ARCHITECTURES[args.architecture]
     for task in args.tasks:
-        if task not in SUBROUTINE:
-            cli.error(f"unknown task {task!r}; choose from: {', '.join(SUBROUTINE)}")
+        if task not in SUBROUTINE or task_domain(task) != domain:
+            valid = [t for t in SUBROUTINE if task_domain(t) == domain]
+            cli.error(f"unknown {domain} task {task!r}; choose from: {', '.join(valid)}")
     recipes = []
     for recipe in args.recipes:
         try:
@@ -74,14 +87,19 @@ def main() -> int:
         except ValueError:
             cli.error(f"recipe {recipe!r} is not lr:epochs (e.g. 1e-4:2)")
     torch.set_num_threads(1)
-    standard = get_profile("language", "standard")
+    standard = get_profile(domain, "standard")
+    # the recipe under test, not a recipe the profile has chosen already (base_training)
+    profiles.PRETRAINED_BASE.pop((domain, "standard"), None)
+    for task in args.tasks:
+        profiles.SCRATCH_BASE.pop((domain, "standard", task), None)
+    variant = "singular" if domain == "language" else "none"
     cache = Cache()
     for task in args.tasks:
         subroutine = SUBROUTINE[task]
         for recipe, lr, epochs in recipes:
             profile = replace(standard, base=replace(standard.base, lr=lr, epochs=epochs))
             for seed in args.seeds:
-                cell = Cell(task, args.architecture, subroutine, args.regime, "singular", seed, 0)
+                cell = Cell(task, args.architecture, subroutine, args.regime, variant, seed, 0)
                 start = time.perf_counter()
                 _, info = base_model(cell, profile, cache, progress=False)
                 row = {
