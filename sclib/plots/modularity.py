@@ -202,7 +202,10 @@ def _draw_panel(ax, runs: pd.DataFrame, xs: list, series: list[str], styles: dic
     ax.axhline(0, color="black", linewidth=0.8, zorder=1)
     if score == "subnetwork_score":
         ax.axhline(0.75, color="0.6", linestyle=":", linewidth=0.8, zorder=1)  # the ideal
-    ax.set_xticks(range(len(xs)), [_x_label(*x) for x in xs])
+    labels = [_x_label(*x) for x in xs]
+    if len(xs) > 4:  # three vision tasks: the task name over two lines, so neighbours do not meet
+        labels = [label.replace("-", "-\n", 1) for label in labels]
+    ax.set_xticks(range(len(xs)), labels)
     ax.set_xlim(-0.5, len(xs) - 0.5)
     ax.set_ylim(-0.8, 0.8)
     ax.grid(axis="x", visible=False)
