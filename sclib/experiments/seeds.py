@@ -106,9 +106,9 @@ def spare_needed(rows: pd.DataFrame, cell, profile) -> bool:
     """Whether a spare seed's ``cell`` must run under ``profile``: every lower seed of its
     trained cell (for an untrained control, its scratch twin) has run, fewer of them pass
     than the profile has base seeds, and the spare seeds from this one on can still make
-    up the difference (where no recipe change is in sight, e.g. every base seed failed and
-    two spares remain for three places, they could not: none runs). ``rows``: the run rows
-    there are (e.g. the cache's).
+    up the difference (every base seed failed and two spares remain for three places: none
+    runs; such a cell waits for a recipe it learns under). ``rows``: the run rows there are
+    (e.g. the cache's).
     """
     twin = "scratch" if cell.regime == "untrained" else cell.regime
     if rows.empty or "base_seed" not in rows:
