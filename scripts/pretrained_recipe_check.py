@@ -19,7 +19,7 @@ data/results/pretrained_recipe_check.csv.
 A recipe is ``lr:epochs`` (the profile's schedule and batch size). ``--architecture
 bert_small``: BERT-small after our MLM (its pretraining read from the cache, or run);
 ``--architecture resnet``: the vision tasks (the pretrained regime after SimCLR, read from
-the cache, or run). ``--regime scratch``: a task's own scratch recipe (``SCRATCH_BASE``).
+the cache, or run). ``--regime scratch``: a task's own scratch recipe (``TASK_BASE``).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def main() -> int:
     # the recipe under test, not a recipe the profile has chosen already (base_training)
     profiles.PRETRAINED_BASE.pop((domain, "standard"), None)
     for task in args.tasks:
-        profiles.SCRATCH_BASE.pop((domain, "standard", task), None)
+        profiles.TASK_BASE.pop((domain, "standard", args.regime, task), None)
     variant = "singular" if domain == "language" else "none"
     cache = Cache()
     for task in args.tasks:

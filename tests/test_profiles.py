@@ -172,7 +172,7 @@ def test_a_pretrained_regimes_own_base_training_keys_only_its_own_runs():
 
 
 def test_a_tasks_scratch_base_training_keys_only_that_tasks_scratch_runs(monkeypatch):
-    """``SCRATCH_BASE`` (issue #15): a recipe for the scratch regime on one task enters the
+    """``TASK_BASE`` (issue #15): a recipe for the scratch regime on one task enters the
     keys of that task's scratch base models and runs only; its untrained control, read
     through its twin, and the other task keep theirs."""
     from sclib.experiments import profiles
@@ -181,7 +181,7 @@ def test_a_tasks_scratch_base_training_keys_only_that_tasks_scratch_runs(monkeyp
 
     profile = get_profile("language", "standard")
     recipe = replace(profile.base, epochs=profile.base.epochs + 6)
-    monkeypatch.setitem(profiles.SCRATCH_BASE, ("language", "standard", "anaphora"), recipe)
+    monkeypatch.setitem(profiles.TASK_BASE, ("language", "standard", "scratch", "anaphora"), recipe)
     for cell in cells(profile, regimes=("scratch", "untrained")):
         own = cell.task == "anaphora" and cell.regime == "scratch"
         expected = recipe if own else profile.base
@@ -189,3 +189,23 @@ def test_a_tasks_scratch_base_training_keys_only_that_tasks_scratch_runs(monkeyp
         assert base_config(cell, profile)["train"].epochs == expected.epochs
         assert ("base" in run_config(cell, profile)) == own
     assert base_training(profile, "scratch") == profile.base  # no task: the profile's own
+
+
+def test_standard_number_contact_trains_its_base_models_twice_as_long():
+    """``TASK_BASE``'s one entry (issue #15): Number-Contact's scratch and pretrained base
+    models on the standard vision profile train the profile's recipe for 16 epochs, not 8;
+    every other task and the untrained controls keep the profile's own."""
+    from sclib.experiments.profiles import TASK_BASE, base_training, run_config
+
+    profile = get_profile("vision", "standard")
+    for (domain, name, _regime, _task), recipe in TASK_BASE.items():
+        assert (domain, name) == ("vision", "standard")
+        assert recipe == replace(profile.base, epochs=2 * profile.base.epochs)
+    seen = set()
+    for cell in cells(profile):
+        own = cell.task == "number_contact" and cell.regime in ("scratch", "pretrained")
+        train = base_training(profile, cell.regime, cell.task)
+        assert train.epochs == (16 if own else 8), cell
+        assert ("base" in run_config(cell, profile)) == own
+        seen.add(own)
+    assert seen == {True, False}

@@ -246,20 +246,37 @@ PRETRAINED_BASE: dict[tuple[str, str], BaseTrainConfig] = {
 }
 
 
-# The base training of the scratch regime on a task the profile's recipe leaves unlearned
-# (issue #15), keyed (domain, profile, task); calibrated, like ``PRETRAINED_BASE``, on
-# base-model accuracy alone (scripts/pretrained_recipe_check.py --regime scratch).
-SCRATCH_BASE: dict[tuple[str, str, str], BaseTrainConfig] = {}
+# The base training of one (regime, task) where neither the profile's ``base`` nor
+# ``PRETRAINED_BASE`` learns it (issue #15), keyed (domain, profile, regime, task);
+# calibrated, like ``PRETRAINED_BASE``, on base-model accuracy alone
+# (scripts/pretrained_recipe_check.py [--regime scratch]), never on a score.
+# Number-Contact on the standard ResNet: with 8 one-cycle epochs at 2e-3 every base model
+# stopped short of the criterion (scratch 0.80, 0.83, 0.86; pretrained 0.85, 0.92, 0.84:
+# all six excluded); 16 took the two seeds checked past it (scratch 0.986, 0.922;
+# pretrained 0.994, 0.990; data/results/pretrained_recipe_check.csv), validation still
+# rising at epoch 8 in every one. The same lr and schedule, twice the epochs; the other
+# tasks, learnt in 8, keep the profile's (tests/test_profiles.py holds the two equal but
+# for the epochs).
+_VISION_16 = BaseTrainConfig(epochs=16, batch_size=64, lr=2e-3, schedule="onecycle", patience=None)
+TASK_BASE: dict[tuple[str, str, str, str], BaseTrainConfig] = {
+    ("vision", "standard", "scratch", "number_contact"): _VISION_16,
+    ("vision", "standard", "pretrained", "number_contact"): _VISION_16,
+}
 
 
 def base_training(profile: Profile, regime: str, task: str | None = None) -> BaseTrainConfig:
     """How a base model of ``regime`` (on ``task``) is trained under ``profile``:
-    ``PRETRAINED_BASE`` for the pretrained regime, ``SCRATCH_BASE`` for the scratch regime
-    on its tasks, where they have the profile; else ``profile.base``."""
+    ``TASK_BASE`` for that regime and task, else ``PRETRAINED_BASE`` for the pretrained
+    regime, where they have the profile; else ``profile.base``. The untrained regime is not
+    trained: always the profile's ``base``."""
+    if regime == "untrained":
+        return profile.base
+    if task is not None:
+        recipe = TASK_BASE.get((profile.domain, profile.name, regime, task))
+        if recipe is not None:
+            return recipe
     if regime == "pretrained":
         return PRETRAINED_BASE.get((profile.domain, profile.name), profile.base)
-    if regime == "scratch" and task is not None:
-        return SCRATCH_BASE.get((profile.domain, profile.name, task), profile.base)
     return profile.base
 
 
