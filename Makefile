@@ -61,7 +61,7 @@ bench: setup
 #   make grid PROFILE=full GRID_ARGS="--cache-dir /shared/sclib" \
 #        RUN_ARGS="--executor slurm --partition gpu --gpus-per-job 1 --max-parallel 32 --time-min 240"
 #   make collect PROFILE=full GRID_ARGS="--cache-dir /shared/sclib"  # -> data/results/full/runs.csv
-.PHONY: plan grid collect slurm-up
+.PHONY: plan grid collect readme-tables slurm-up
 GRID_ARGS ?=
 RUN_ARGS ?=
 
@@ -73,6 +73,11 @@ grid: setup
 
 collect: setup
 	$(PY) -m sclib.grid collect --profile $(PROFILE) $(GRID_ARGS)
+
+# the README's blocks computed from data/results/standard/runs.csv (tests fail when stale)
+readme-tables: setup
+	$(PY) -m sclib.stats.agreement
+	$(PY) -m sclib.stats.standard_summary
 
 # a one-node SLURM on this machine (Debian/Ubuntu; sudo), for tests/test_slurm.py and trying
 # `make grid RUN_ARGS="--executor slurm"` on a laptop

@@ -209,3 +209,23 @@ def test_standard_number_contact_trains_its_base_models_twice_as_long():
         assert ("base" in run_config(cell, profile)) == own
         seen.add(own)
     assert seen == {True, False}
+
+
+def test_extra_mask_seeds_reach_only_their_own_cells():
+    """``EXTRA_MASK_SEEDS`` (issue #15, the paper's 3-seed IoU): the cells named get mask seeds
+    0-2 at every base seed, spares included; every other cell keeps the profile's one mask
+    seed, and an explicit ``mask_seeds`` override wins."""
+    from sclib.experiments.profiles import EXTRA_MASK_SEEDS
+
+    for (domain, name), named in EXTRA_MASK_SEEDS.items():
+        profile = get_profile(domain, name)
+        grid = cells(profile, base_seeds=(*profile.base_seeds, 3))
+        for cell in grid:
+            seeds = named.get((cell.task, cell.architecture, cell.regime), profile.mask_seeds)
+            same = [
+                c.mask_seed for c in grid if replace(c, mask_seed=0) == replace(cell, mask_seed=0)
+            ]
+            assert tuple(same) == tuple(seeds), cell
+        assert any(len(seeds) == 3 for seeds in named.values())
+        assert {c.mask_seed for c in cells(profile, mask_seeds=(0,))} == {0}
+    assert {c.mask_seed for c in cells(get_profile("vision", "quick"))} == {0}

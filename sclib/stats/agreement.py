@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from sclib.readme_blocks import markers, replace_block
 from sclib.stats.vocabulary import as_bool
 
 # architecture -> family: the paper's models and ours of the same design. MiniLM is a
@@ -188,8 +189,7 @@ def agreement_markdown(table: pd.DataFrame) -> str:
 
 # ------------------------------------------------------------ the README's block
 
-README_START = "<!-- agreement:start (python -m sclib.stats.agreement writes this block) -->"
-README_END = "<!-- agreement:end -->"
+README_START, README_END = markers("agreement", "python -m sclib.stats.agreement")
 
 
 def standard_agreement(results_dir=None) -> pd.DataFrame | None:
@@ -219,17 +219,8 @@ def readme_block(table: pd.DataFrame | None) -> str:
 
 def write_readme(readme, table: pd.DataFrame | None) -> bool:
     """Replace the block in ``readme`` (a path) with ``readme_block(table)``; True if it changed."""
-    from pathlib import Path
-
-    path = Path(readme)
-    text = path.read_text()
-    if README_START not in text or README_END not in text:
-        raise ValueError(f"{path} has no agreement block ({README_START} ... {README_END})")
-    head, rest = text.split(README_START, 1)
-    tail = rest.split(README_END, 1)[1]
-    new = head + readme_block(table) + tail
-    path.write_text(new)
-    return new != text
+    body = readme_block(table).removeprefix(f"{README_START}\n").removesuffix(README_END)
+    return replace_block(readme, README_START, README_END, body)
 
 
 def main() -> int:

@@ -1,0 +1,160 @@
+"""The committed ``standard`` runs, cell by cell: the README's table, computed, not typed.
+
+One row per (task, architecture, regime, number variant) of
+``data/results/standard/runs.csv``: which base seeds the cell includes (``sclib.experiments
+.seeds``: the first three that pass, spares standing in), which it excluded and why (a base
+model's compositional test accuracy below the criterion; an untrained control whose
+trained twin's seed is not included; a mask search where no subnetwork passed), and per
+subroutine the mean subnetwork and ablation scores over the included runs, with the
+ablation score's p-value from the paper's GLM (``sclib.plots.pretraining.cell_table``:
+clustered by base model, t(G-1)). ``python -m sclib.stats.standard_summary`` prints it and
+rewrites the README's block; ``tests/test_standard_summary.py`` fails when the two differ.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from sclib.readme_blocks import markers, replace_block
+from sclib.stats.vocabulary import REGIMES, TASK_LABELS, architecture_label
+
+README_START, README_END = markers("standard", "python -m sclib.stats.standard_summary")
+GROUP = ["domain", "task", "architecture", "regime", "variant"]
+DOMAIN_ORDER = {"vision": 0, "language": 1}
+TASK_ORDER = list(TASK_LABELS)  # the paper's order: vision tasks, then SV agreement, anaphora
+# why a run is excluded -> how the table names it (``sclib.experiments.runner``, ``seeds``)
+REASONS = {
+    "base model below the exclusion threshold": "base",
+    "its trained twin's base seed is not included": "twin",
+    "no subnetwork passed": "no mask passed",
+}
+
+
+def _seed_list(seeds) -> str:
+    return ", ".join(str(int(s)) for s in sorted(set(seeds))) or "none"
+
+
+def _excluded(rows: pd.DataFrame) -> str:
+    """The excluded base seeds of one cell and why: ``2 (base 0.756)``, ``2 (twin)``,
+    ``1 (no mask passed: antecedent)``; spare seeds that were not needed are not listed."""
+    parts = []
+    out = rows[rows["excluded"] & rows["exclusion_reason"].isin(REASONS)]
+    for seed, seed_rows in out.groupby("base_seed"):
+        reason = seed_rows["exclusion_reason"].iloc[0]
+        if REASONS[reason] == "base":
+            parts.append(f"{int(seed)} (base {seed_rows['base_comp_test_acc'].iloc[0]:.3f})")
+        elif REASONS[reason] == "twin":
+            parts.append(f"{int(seed)} (twin)")
+        else:
+            subs = ", ".join(sorted(seed_rows["subroutine"].unique()))
+            parts.append(f"{int(seed)} (no mask passed: {subs})")
+    return "; ".join(parts) or "none"
+
+
+def _signed(value: float) -> str:
+    return "n/a" if pd.isna(value) else f"{value:+.2f}"
+
+
+def _ablation(row: pd.Series) -> str:
+    if pd.isna(row["ablation_score"]):
+        return "n/a"
+    text = _signed(row["ablation_score"])
+    if pd.notna(row["p_value"]):
+        return f"{text} (p {row['p_value']:.3f})"
+    return f"{text} (se 0)" if row["se"] == 0 else text
+
+
+def standard_summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell of ``runs`` (a committed table read with ``collect.read_table``):
+    ``included`` and ``excluded`` base seeds, ``subroutines``, and per subroutine in the
+    task's order (joined by " / ") ``runs`` drawn, ``subnetwork`` and ``ablation (p)``."""
+    from sclib.plots.pretraining import cell_table
+    from sclib.stats.reference import paper_runs
+    from sclib.tasks import get_task
+
+    if runs.empty:
+        raise ValueError("no runs: the standard table is empty")
+    per_cell = cell_table(runs, paper_runs())
+    per_cell = per_cell[per_cell["source"] != "paper"].set_index([*GROUP, "subroutine"])
+    rows = []
+    for key, cell in runs.groupby(GROUP, sort=False):
+        domain, task, arch, regime, variant = key
+        subs = [s for s in get_task(task).subroutines if s in set(cell["subroutine"])]
+        stats = [per_cell.loc[(*key, s)] for s in subs]
+        rows.append(
+            {
+                "domain": domain,
+                "task": TASK_LABELS.get(task, task),
+                "architecture": architecture_label(arch, "quick"),
+                "regime": regime,
+                "variant": variant,
+                "included": _seed_list(cell.loc[~cell["excluded"], "base_seed"]),
+                "excluded": _excluded(cell),
+                "subroutines": " / ".join(s.capitalize() for s in subs),
+                "runs": " / ".join(str(int(s["n_runs"])) for s in stats),
+                "subnetwork": " / ".join(_signed(s["subnetwork_score"]) for s in stats),
+                "ablation (p)": " / ".join(_ablation(s) for s in stats),
+                "_order": (
+                    DOMAIN_ORDER.get(domain, 2),
+                    TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER),
+                    arch,
+                    REGIMES.index(regime) if regime in REGIMES else 9,
+                    variant,
+                ),
+            }
+        )
+    table = pd.DataFrame(rows).sort_values("_order", kind="stable")
+    return table.drop(columns="_order").reset_index(drop=True)
+
+
+def summary_markdown(table: pd.DataFrame, n_runs: int) -> str:
+    """The table as Markdown, headed by how many runs it reads."""
+    columns = ["task", "architecture", "regime", "variant", "included", "excluded",
+               "subroutines", "runs", "subnetwork", "ablation (p)"]  # fmt: skip
+    head = ["base seeds included" if c == "included" else c for c in columns]
+    lines = [
+        f"{n_runs} runs in `data/results/standard/runs.csv`; per subroutine, the mean over the "
+        "included runs (every mask seed of every included base seed) and the ablation "
+        "score's two-sided p-value (the paper's GLM, clustered by base model, t(G-1); "
+        "`se 0`: every run scored the same).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for _, row in table.iterrows():
+        lines.append("| " + " | ".join(str(row[c]) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def committed_summary(results_dir=None) -> tuple[pd.DataFrame, int] | None:
+    """The summary of the committed standard table and its number of runs; None if absent."""
+    from sclib.experiments.collect import read_table
+    from sclib.paths import RESULTS_DIR
+
+    folder = RESULTS_DIR if results_dir is None else results_dir
+    runs = read_table(folder / "standard" / "runs.csv")
+    if runs is None:
+        return None
+    return standard_summary(runs), len(runs)
+
+
+def readme_body(found: tuple[pd.DataFrame, int] | None) -> str:
+    """What the README's block holds for ``committed_summary()``'s answer."""
+    return (
+        "The standard runs are not committed yet.\n" if found is None else summary_markdown(*found)
+    )
+
+
+def main() -> int:
+    """``python -m sclib.stats.standard_summary``: print the table, rewrite the README's block."""
+    from sclib.paths import ROOT
+
+    body = readme_body(committed_summary())
+    print(body, end="")
+    changed = replace_block(ROOT / "README.md", README_START, README_END, body)
+    print("README.md", "updated" if changed else "already up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
