@@ -105,9 +105,13 @@ def _self_supervised(cell: Cell) -> bool:
     )
 
 
-def _profile_cells(profile: Profile, tasks, architectures, regimes, base_seeds) -> list[Cell]:
-    """The profile's grid with the given axes overridden (values of other domains dropped)."""
-    overrides: dict[str, tuple] = {}
+def _profile_cells(
+    profile: Profile, tasks, architectures, regimes, base_seeds, sparse: bool = False
+) -> list[Cell]:
+    """The profile's grid with the given axes overridden (values of other domains dropped).
+    ``sparse`` (a run at weight densities, issue #16's experiment): the profile's own mask
+    seeds everywhere, without the IoU's extra ones (``profiles.EXTRA_MASK_SEEDS``)."""
+    overrides: dict[str, tuple] = {"mask_seeds": profile.mask_seeds} if sparse else {}
     if tasks:
         overrides["tasks"] = tuple(t for t in tasks if task_domain(t) == profile.domain)
     if architectures:
@@ -165,9 +169,8 @@ def plan_jobs(
                     f"base seed {seed!r} is not one of profile {prof.name!r}'s "
                     f"({prof.domain}): {list(prof.base_seeds)}{spares}"
                 )
-        pairs += [
-            (prof, c) for c in _profile_cells(prof, tasks, architectures, regimes, base_seeds)
-        ]
+        found = _profile_cells(prof, tasks, architectures, regimes, base_seeds, bool(densities))
+        pairs += [(prof, c) for c in found]
     if not pairs:
         raise ValueError(
             f"profile {[p.name for p in chosen]} with these filters has no cells (domains {domains}, "
