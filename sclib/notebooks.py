@@ -149,7 +149,8 @@ def sparsity_prefetch(profile: str) -> list:
     """Notebook 07's sparse runs (its default ``DOMAINS`` and ``DENSITIES`` under
     ``profile``) as pool jobs; its dense runs are notebook 03's, in the prefetch already."""
     from sclib.experiments.profile_settings import notebook_profiles
-    from sclib.experiments.sparsity import sparsity_cells, sparsity_jobs
+    from sclib.experiments.sparsity import sparsity_cells
+    from sclib.experiments.sparsity_results import sparsity_jobs
 
     defaults = notebook_defaults(SPARSITY_NOTEBOOK)
     domains = list(defaults["DOMAINS"])

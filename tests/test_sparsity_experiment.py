@@ -1,7 +1,8 @@
 """Issue #16's experiment: does weight sparsity amplify decomposition?
 
-The runner of the sparsity cells (``sclib.experiments.sparsity``), the verdict rule on
-synthetic rows, one test per outcome (``sclib.stats.sparsity``), the figure
+The runner of the sparsity cells (``sclib.experiments.sparsity``) and its committed results
+(``sclib.experiments.sparsity_results``), the verdict rule on synthetic rows, one test per
+outcome (``sclib.stats.sparsity``, ``sclib.stats.sparsity_verdict``), the figure
 (``sclib.plots.sparsity``) and notebook 07 with ``TINY`` (papermill).
 """
 
@@ -15,23 +16,23 @@ import pandas as pd
 import pytest
 
 from sclib.experiments import sparsity as experiment
+from sclib.experiments import sparsity_results
 from sclib.experiments.profile_settings import PROFILES, notebook_profiles
 from sclib.experiments.profiles import Cell
 from sclib.experiments.sparsity import (
     QUICK_DENSITIES,
     STANDARD_DENSITIES,
-    read_results,
     run_sparsity,
     sparse_profile,
     sparsity_cells,
-    standard_jobs,
     standard_sparsity,
-    write_results,
 )
+from sclib.experiments.sparsity_results import read_results, standard_jobs, write_results
 from sclib.plots.sparsity import sparsity_figure
 from sclib.plots.style import save_figure
 from sclib.stats.reference import paper_runs
-from sclib.stats.sparsity import MARGIN, READINGS, sparsity_table, verdict
+from sclib.stats.sparsity import MARGIN, READINGS, sparsity_table
+from sclib.stats.sparsity_verdict import verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 VISION = PROFILES[("vision", "quick")]
@@ -420,9 +421,10 @@ def test_run_standard_runs_a_spare_seed_only_where_a_base_model_failed(monkeypat
             for c, bad in zip(cells, failed, strict=True)
         ])  # fmt: skip
 
-    monkeypatch.setattr(experiment, "run_grid", fake_run_grid)
-    monkeypatch.setattr(experiment, "write_results", lambda rows, path: [])
-    rows = experiment.run_standard(path=tmp_path / "runs.csv", progress=False)
+    monkeypatch.setattr(experiment, "run_grid", fake_run_grid)  # run_sparsity's
+    monkeypatch.setattr(sparsity_results, "run_grid", fake_run_grid)  # the spare seeds'
+    monkeypatch.setattr(sparsity_results, "write_results", lambda rows, path: [])
+    rows = sparsity_results.run_standard(path=tmp_path / "runs.csv", progress=False)
     spares = [c for c in calls if c[2] != [0, 1, 2]]
     assert spares == [("vision", 0.5, [3])]
     at = rows[(rows["domain"] == "vision") & (rows["weight_density"] == 0.5)]
@@ -432,7 +434,7 @@ def test_run_standard_runs_a_spare_seed_only_where_a_base_model_failed(monkeypat
 def test_collect_standard_lists_the_missing_jobs_but_not_spares_not_called_for(tmp_path):
     from sclib.experiments.cache import Cache
 
-    rows, missing = experiment.collect_standard(Cache(tmp_path), path=None)
+    rows, missing = sparsity_results.collect_standard(Cache(tmp_path), path=None)
     assert rows.empty and len(missing) == 60
     assert not any(name.endswith(("seed 3", "seed 4")) or " seed 3 " in name for name in missing)
 
@@ -474,7 +476,7 @@ def test_mask_overlap_chance_is_over_the_weights_that_exist():
 
 
 def test_trends_say_each_cell_dense_to_sparsest_from_the_table():
-    from sclib.stats.sparsity import trends
+    from sclib.stats.sparsity_verdict import trends
 
     lines = trends(sparsity_table(fake_rows(AMPLIFY)))
     inside = next(line for line in lines if "/inside" in line)

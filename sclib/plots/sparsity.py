@@ -6,7 +6,7 @@ against the base model's weight density (log scale, dense at the right): (a) the
 score, (b) the subnetwork score, (c) the kept fraction of the masked region's nonzero
 weights, (d) the base models' compositional test accuracy (an accuracy-matched check: a
 sparse model that did not learn the task is excluded, not compared). The title is the
-verdict of ``sclib.stats.sparsity.verdict``, computed from the data drawn.
+verdict of ``sclib.stats.sparsity_verdict.verdict``, computed from the data drawn.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from sclib.plots.style import (
     subroutine_colors,
     themed,
 )
-from sclib.stats.sparsity import as_table, verdict
+from sclib.stats.sparsity import as_table
+from sclib.stats.sparsity_verdict import verdict
 from sclib.stats.vocabulary import (
     CHANCE,
     PAPER_LABEL,

@@ -1,9 +1,9 @@
 """The overlap of two subroutines' masks in weight-sparse models (issue #16).
 
-``sclib.experiments.sparsity.sparsity_overlap`` collects the per-layer overlaps of each base
+``sclib.experiments.sparsity_results.sparsity_overlap`` collects the per-layer overlaps of each base
 model's two selected masks (``sclib.experiments.collect_masks.overlap_table``); here they
 are pooled per base model and density, beside the chance overlap over the weights that
-exist, and averaged per density for notebook 07 and ``sclib.stats.sparsity.trends``.
+exist, and averaged per density for notebook 07 and ``sclib.stats.sparsity_verdict.trends``.
 """
 
 from __future__ import annotations
