@@ -12,6 +12,7 @@ from sclib.stats.standard_summary import (
     README_START,
     committed_summary,
     readme_body,
+    regime_contrasts,
     standard_summary,
     summary_markdown,
 )
@@ -60,8 +61,12 @@ def test_a_cell_names_its_seeds_and_its_exclusions():
     mean = (-0.3 - 0.29 - 0.25 - 0.15) / 4
     assert scratch["ablation (p)"].startswith(f"{mean:+.2f} (p ")
     assert untrained["ablation (p)"] == "+0.00 (se 0) / +0.00 (se 0)"
-    text = summary_markdown(table, 14)
-    assert text.startswith("14 runs in ") and text.count("\n| Inside-Contact") == 2
+    contrasts = regime_contrasts(_runs())
+    assert len(contrasts) == 1 and contrasts.iloc[0]["pretrained - scratch"] == "n/a / n/a"
+    # untrained minus scratch: 0 minus the scratch mean, over 1 + 3 base models
+    assert contrasts.iloc[0]["untrained - scratch"].startswith(f"{-mean:+.2f}")
+    text = summary_markdown(table, 14, contrasts)
+    assert text.startswith("14 runs in ") and text.count("\n| Inside-Contact") == 3
 
 
 def test_an_empty_table_is_refused():

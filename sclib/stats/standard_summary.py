@@ -51,6 +51,10 @@ def _excluded(rows: pd.DataFrame) -> str:
     return "; ".join(parts) or "none"
 
 
+def _p(value: float) -> str:
+    return "p < 0.001" if value < 0.001 else f"p {value:.3f}"
+
+
 def _signed(value: float) -> str:
     return "n/a" if pd.isna(value) else f"{value:+.2f}"
 
@@ -60,7 +64,7 @@ def _ablation(row: pd.Series) -> str:
         return "n/a"
     text = _signed(row["ablation_score"])
     if pd.notna(row["p_value"]):
-        return f"{text} (p {row['p_value']:.3f})"
+        return f"{text} ({_p(row['p_value'])})"
     return f"{text} (se 0)" if row["se"] == 0 else text
 
 
@@ -96,7 +100,7 @@ def standard_summary(runs: pd.DataFrame) -> pd.DataFrame:
                 "ablation (p)": " / ".join(_ablation(s) for s in stats),
                 "_order": (
                     DOMAIN_ORDER.get(domain, 2),
-                    TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER),
+                    _task_rank(task),
                     arch,
                     REGIMES.index(regime) if regime in REGIMES else 9,
                     variant,
@@ -107,7 +111,58 @@ def standard_summary(runs: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns="_order").reset_index(drop=True)
 
 
-def summary_markdown(table: pd.DataFrame, n_runs: int) -> str:
+CONTRASTS = (("scratch", "pretrained"), ("scratch", "untrained"))
+
+
+def regime_contrasts(runs: pd.DataFrame) -> pd.DataFrame:
+    """The Ablation x Regime interactions of ``runs`` (``sclib.plots.pretraining
+    .interaction_table``: a regime's mean ablation score minus the scratch one's, t(G-1)
+    over the base models of both), one row per (task, architecture, variant) with a column
+    per contrast in ``CONTRASTS``, per subroutine in the task's order (" / ")."""
+    from sclib.plots.pretraining import interaction_table
+    from sclib.stats.reference import paper_runs
+    from sclib.tasks import get_task
+
+    parts = [interaction_table(runs, paper_runs(), levels) for levels in CONTRASTS]
+    found = pd.concat([p for p in parts if len(p)]) if any(len(p) for p in parts) else None
+    if found is None:
+        return pd.DataFrame(columns=["task", "architecture", "variant"])
+    found = found[found["source"] != "paper"]
+    keys = ["domain", "task", "architecture", "variant"]
+    rows = []
+    for (domain, task, arch, variant), cell in found.groupby(keys, sort=False):
+        row = {
+            "domain": domain,
+            "task": TASK_LABELS.get(task, task),
+            "architecture": architecture_label(arch, "quick"),
+            "variant": variant,
+            "_order": (DOMAIN_ORDER.get(domain, 2), _task_rank(task), arch, variant),
+        }
+        subs = [s for s in get_task(task).subroutines if s in set(cell["subroutine"])]
+        row["subroutines"] = " / ".join(s.capitalize() for s in subs)
+        for _, level in CONTRASTS:
+            texts = []
+            for sub in subs:
+                hit = cell[(cell["subroutine"] == sub) & (cell["contrast"] == f"{level} - scratch")]
+                texts.append("n/a" if hit.empty else _difference(hit.iloc[0]))
+            row[f"{level} - scratch"] = " / ".join(texts)
+        rows.append(row)
+    table = pd.DataFrame(rows).sort_values("_order", kind="stable")
+    return table.drop(columns="_order").reset_index(drop=True)
+
+
+def _task_rank(task: str) -> int:
+    return TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER)
+
+
+def _difference(row: pd.Series) -> str:
+    text = _signed(row["coef"])
+    return f"{text} ({_p(row['p_value'])})" if pd.notna(row["p_value"]) else text
+
+
+def summary_markdown(
+    table: pd.DataFrame, n_runs: int, contrasts: pd.DataFrame | None = None
+) -> str:
     """The table as Markdown, headed by how many runs it reads."""
     columns = ["task", "architecture", "regime", "variant", "included", "excluded",
                "subroutines", "runs", "subnetwork", "ablation (p)"]  # fmt: skip
@@ -123,11 +178,26 @@ def summary_markdown(table: pd.DataFrame, n_runs: int) -> str:
     ]
     for _, row in table.iterrows():
         lines.append("| " + " | ".join(str(row[c]) for c in columns) + " |")
+    if contrasts is not None and len(contrasts):
+        columns = ["task", "architecture", "variant", "subroutines"]
+        columns += [f"{level} - scratch" for _, level in CONTRASTS]
+        lines += [
+            "",
+            "Ablation x Regime: a regime's mean ablation score minus the scratch one's, per "
+            "subroutine (negative: that regime's subnetworks more modular), two-sided p "
+            "(t(G-1) over the base models of both regimes); cells with both regimes only.",
+            "",
+            "| " + " | ".join(columns) + " |",
+            "|" + "---|" * len(columns),
+        ]
+        for _, row in contrasts.iterrows():
+            lines.append("| " + " | ".join(str(row[c]) for c in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
-def committed_summary(results_dir=None) -> tuple[pd.DataFrame, int] | None:
-    """The summary of the committed standard table and its number of runs; None if absent."""
+def committed_summary(results_dir=None) -> tuple[pd.DataFrame, int, pd.DataFrame] | None:
+    """The summary of the committed standard table, its number of runs and its regime
+    contrasts (``regime_contrasts``); None if absent."""
     from sclib.experiments.collect import read_table
     from sclib.paths import RESULTS_DIR
 
@@ -135,7 +205,7 @@ def committed_summary(results_dir=None) -> tuple[pd.DataFrame, int] | None:
     runs = read_table(folder / "standard" / "runs.csv")
     if runs is None:
         return None
-    return standard_summary(runs), len(runs)
+    return standard_summary(runs), len(runs), regime_contrasts(runs)
 
 
 def readme_body(found: tuple[pd.DataFrame, int] | None) -> str:
