@@ -11,6 +11,7 @@ from sclib.stats.standard_summary import (
     README_END,
     README_START,
     committed_summary,
+    intersected_iou,
     readme_body,
     regime_contrasts,
     standard_summary,
@@ -83,3 +84,28 @@ def test_the_readme_block_is_the_committed_standard_table(tmp_path):
     stale.write_text(f"intro\n{README_START}\nold\n{README_END}\nrest\n")
     assert replace_block(stale, README_START, README_END, readme_body(None))
     assert "not committed yet" in stale.read_text() and stale.read_text().endswith("rest\n")
+
+
+def test_the_papers_overlap_is_pooled_per_region_then_over_base_models():
+    """``intersected_iou``: per base model, summed intersections over summed unions of a
+    region's layers; then the mean (min-max) over base models; single-mask rows ignored."""
+    rows = []
+    for base, (inter, union) in {"b0": (1, 10), "b1": (3, 10)}.items():
+        for layer, region in ((0, "conv"), (1, "conv"), (2, "mlp")):
+            rows.append({
+                "comparison": "subroutines", "method": "intersect_seeds",
+                "n_seeds_a": 3, "n_seeds_b": 3, "task": "inside_contact",
+                "architecture": "resnet", "regime": "scratch", "variant": "none",
+                "base_seed": int(base[1]), "base_model_id": base, "position": layer,
+                "layer": f"l{layer}", "region": region, "size": 100, "kept_a": 5,
+                "kept_b": 5, "intersection": inter * (layer + 1), "union": union,
+            })  # fmt: skip
+    frame = pd.DataFrame(rows)
+    single = frame.assign(method="single_mask", intersection=9)
+    table = intersected_iou(pd.concat([frame, single]))
+    assert list(table["region"]) == ["conv", "mlp"]
+    conv = table.iloc[0]
+    # b0: (1 + 2) / 20 = 0.15; b1: (3 + 6) / 20 = 0.45
+    assert conv["iou"] == "0.300 (0.150-0.450)" and conv["base_models"] == 2
+    assert conv["mask_seeds"] == "3"
+    assert intersected_iou(single).empty and intersected_iou(None).empty

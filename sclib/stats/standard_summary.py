@@ -160,10 +160,60 @@ def _difference(row: pd.Series) -> str:
     return f"{text} ({_p(row['p_value'])})" if pd.notna(row["p_value"]) else text
 
 
+def intersected_iou(overlap: pd.DataFrame) -> pd.DataFrame:
+    """The paper's mask overlap from a committed ``overlap.csv``: rows of method
+    ``intersect_seeds`` (each subroutine's masks intersected over its mask seeds, then the
+    IoU of the two intersections), pooled per region and base model
+    (``sclib.stats.overlap.overlap_by_region``: summed intersections over summed unions),
+    then over base models: ``iou`` as "mean (min-max)", ``random`` the pooled IoU of random
+    masks of the same sizes (mean), ``base_models``, ``mask_seeds``."""
+    from sclib.stats.overlap import overlap_by_region
+
+    columns = ["task", "architecture", "regime", "region", "base_models", "mask_seeds"]
+    columns += ["iou", "random"]
+    if overlap is None or "method" not in overlap:
+        return pd.DataFrame(columns=columns)
+    rows = overlap[overlap["method"] == "intersect_seeds"]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    pooled = overlap_by_region(rows)
+    seeds = rows.groupby("base_model_id")[["n_seeds_a", "n_seeds_b"]].min().min(axis=1)
+    pooled["mask_seeds"] = pooled["base_model_id"].map(seeds)
+    out = []
+    for (task, arch, regime, region), part in pooled.groupby(
+        ["task", "architecture", "regime", "region"], sort=False
+    ):
+        out.append({
+            "task": TASK_LABELS.get(task, task),
+            "architecture": architecture_label(arch, "quick"),
+            "regime": regime,
+            "region": region,
+            "base_models": part["base_model_id"].nunique(),
+            "mask_seeds": f"{int(part['mask_seeds'].min())}-{int(part['mask_seeds'].max())}"
+            if part["mask_seeds"].nunique() > 1 else str(int(part["mask_seeds"].iloc[0])),
+            "iou": f"{part['iou'].mean():.3f} ({part['iou'].min():.3f}-{part['iou'].max():.3f})",
+            "random": f"{part['expected_iou'].mean():.3f}",
+            "_order": (_task_rank(task), arch, regime, part["position"].min()),
+        })  # fmt: skip
+    table = pd.DataFrame(out).sort_values("_order", kind="stable")
+    return table.drop(columns="_order").reset_index(drop=True)
+
+
+def _band(region: str) -> str:
+    from sclib.plots.decomposition_layers import PAPER_IOU_RANGES
+
+    low, high = PAPER_IOU_RANGES[region]
+    return f"{low:.2f}-{high:.2f}"
+
+
 def summary_markdown(
-    table: pd.DataFrame, n_runs: int, contrasts: pd.DataFrame | None = None
+    table: pd.DataFrame,
+    n_runs: int,
+    contrasts: pd.DataFrame | None = None,
+    iou: pd.DataFrame | None = None,
 ) -> str:
-    """The table as Markdown, headed by how many runs it reads."""
+    """The table as Markdown, headed by how many runs it reads; then, when given, the
+    regime contrasts (``regime_contrasts``) and the mask overlap (``intersected_iou``)."""
     columns = ["task", "architecture", "regime", "variant", "included", "excluded",
                "subroutines", "runs", "subnetwork", "ablation (p)"]  # fmt: skip
     head = ["base seeds included" if c == "included" else c for c in columns]
@@ -192,12 +242,30 @@ def summary_markdown(
         ]
         for _, row in contrasts.iterrows():
             lines.append("| " + " | ".join(str(row[c]) for c in columns) + " |")
+    if iou is not None and len(iou):
+        columns = ["task", "architecture", "regime", "region", "base_models", "mask_seeds"]
+        columns += ["iou", "random"]
+        head = [*columns[:-2], "IoU of the intersections: mean (min-max)", "random masks"]
+        lines += [
+            "",
+            "Mask overlap, the paper's measure: each subroutine's masks intersected over its "
+            "mask seeds, the IoU of the two intersections pooled per region (summed "
+            "intersections over summed unions), over the cell's included base models; "
+            "beside it the IoU of random masks of the same sizes. The paper (its own "
+            f"numbers): {_band('conv')} in conv layers, {_band('mlp')} in the MLP.",
+            "",
+            "| " + " | ".join(head) + " |",
+            "|" + "---|" * len(head),
+        ]
+        for _, row in iou.iterrows():
+            lines.append("| " + " | ".join(str(row[c]) for c in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
-def committed_summary(results_dir=None) -> tuple[pd.DataFrame, int, pd.DataFrame] | None:
-    """The summary of the committed standard table, its number of runs and its regime
-    contrasts (``regime_contrasts``); None if absent."""
+def committed_summary(results_dir=None) -> tuple | None:
+    """The summary of the committed standard table, its number of runs, its regime
+    contrasts (``regime_contrasts``) and its mask overlap (``intersected_iou``, from the
+    ``overlap.csv`` beside it); None if absent."""
     from sclib.experiments.collect import read_table
     from sclib.paths import RESULTS_DIR
 
@@ -205,7 +273,11 @@ def committed_summary(results_dir=None) -> tuple[pd.DataFrame, int, pd.DataFrame
     runs = read_table(folder / "standard" / "runs.csv")
     if runs is None:
         return None
-    return standard_summary(runs), len(runs), regime_contrasts(runs)
+    from sclib.experiments.collect_masks import committed_mask_tables
+
+    tables = committed_mask_tables("standard", folder)
+    iou = intersected_iou(tables[0] if tables is not None else None)
+    return standard_summary(runs), len(runs), regime_contrasts(runs), iou
 
 
 def readme_body(found: tuple[pd.DataFrame, int] | None) -> str:
