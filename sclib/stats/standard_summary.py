@@ -7,8 +7,11 @@ model's compositional test accuracy below the criterion; an untrained control wh
 trained twin's seed is not included; a mask search where no subnetwork passed), and per
 subroutine the mean subnetwork and ablation scores over the included runs, with the
 ablation score's p-value from the paper's GLM (``sclib.plots.pretraining.cell_table``:
-clustered by base model, t(G-1)). ``python -m sclib.stats.standard_summary`` prints it and
-rewrites the README's block; ``tests/test_standard_summary.py`` fails when the two differ.
+clustered by base model, t(G-1)). Below it, the Ablation x Regime contrasts
+(``regime_contrasts``) and the paper's mask overlap where the profile trains three mask
+seeds (``intersected_iou``, from the ``overlap.csv`` beside the runs).
+``python -m sclib.stats.standard_summary`` prints it all and rewrites the README's block;
+``tests/test_standard_summary.py`` fails when the two differ.
 """
 
 from __future__ import annotations
@@ -267,20 +270,19 @@ def committed_summary(results_dir=None) -> tuple | None:
     contrasts (``regime_contrasts``) and its mask overlap (``intersected_iou``, from the
     ``overlap.csv`` beside it); None if absent."""
     from sclib.experiments.collect import read_table
+    from sclib.experiments.collect_masks import committed_mask_tables
     from sclib.paths import RESULTS_DIR
 
     folder = RESULTS_DIR if results_dir is None else results_dir
     runs = read_table(folder / "standard" / "runs.csv")
     if runs is None:
         return None
-    from sclib.experiments.collect_masks import committed_mask_tables
-
     tables = committed_mask_tables("standard", folder)
     iou = intersected_iou(tables[0] if tables is not None else None)
     return standard_summary(runs), len(runs), regime_contrasts(runs), iou
 
 
-def readme_body(found: tuple[pd.DataFrame, int] | None) -> str:
+def readme_body(found: tuple | None) -> str:
     """What the README's block holds for ``committed_summary()``'s answer."""
     return (
         "The standard runs are not committed yet.\n" if found is None else summary_markdown(*found)
