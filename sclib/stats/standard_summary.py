@@ -209,6 +209,14 @@ def _band(region: str) -> str:
     return f"{low:.2f}-{high:.2f}"
 
 
+def _markdown(intro: str, frame: pd.DataFrame, columns: list[str], head: list[str]) -> list[str]:
+    """A paragraph, then ``frame``'s ``columns`` as a Markdown table headed ``head``."""
+    lines = [intro, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, row in frame.iterrows():
+        lines.append("| " + " | ".join(str(row[c]) for c in columns) + " |")
+    return lines
+
+
 def summary_markdown(
     table: pd.DataFrame,
     n_runs: int,
@@ -219,49 +227,39 @@ def summary_markdown(
     regime contrasts (``regime_contrasts``) and the mask overlap (``intersected_iou``)."""
     columns = ["task", "architecture", "regime", "variant", "included", "excluded",
                "subroutines", "runs", "subnetwork", "ablation (p)"]  # fmt: skip
-    head = ["base seeds included" if c == "included" else c for c in columns]
-    lines = [
+    lines = _markdown(
         f"{n_runs} runs in `data/results/standard/runs.csv`; per subroutine, the mean over the "
         "included runs (every mask seed of every included base seed) and the ablation "
         "score's two-sided p-value (the paper's GLM, clustered by base model, t(G-1); "
         "`se 0`: every run scored the same).",
-        "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
-    ]
-    for _, row in table.iterrows():
-        lines.append("| " + " | ".join(str(row[c]) for c in columns) + " |")
+        table,
+        columns,
+        ["base seeds included" if c == "included" else c for c in columns],
+    )
     if contrasts is not None and len(contrasts):
         columns = ["task", "architecture", "variant", "subroutines"]
         columns += [f"{level} - scratch" for _, level in CONTRASTS]
-        lines += [
-            "",
+        lines += [""] + _markdown(
             "Ablation x Regime: a regime's mean ablation score minus the scratch one's, per "
             "subroutine (negative: that regime's subnetworks more modular), two-sided p "
             "(t(G-1) over the base models of both regimes); cells with both regimes only.",
-            "",
-            "| " + " | ".join(columns) + " |",
-            "|" + "---|" * len(columns),
-        ]
-        for _, row in contrasts.iterrows():
-            lines.append("| " + " | ".join(str(row[c]) for c in columns) + " |")
+            contrasts,
+            columns,
+            columns,
+        )
     if iou is not None and len(iou):
         columns = ["task", "architecture", "regime", "region", "base_models", "mask_seeds"]
         columns += ["iou", "random"]
-        head = [*columns[:-2], "IoU of the intersections: mean (min-max)", "random masks"]
-        lines += [
-            "",
+        lines += [""] + _markdown(
             "Mask overlap, the paper's measure: each subroutine's masks intersected over its "
             "mask seeds, the IoU of the two intersections pooled per region (summed "
             "intersections over summed unions), over the cell's included base models; "
             "beside it the IoU of random masks of the same sizes. The paper (its own "
             f"numbers): {_band('conv')} in conv layers, {_band('mlp')} in the MLP.",
-            "",
-            "| " + " | ".join(head) + " |",
-            "|" + "---|" * len(head),
-        ]
-        for _, row in iou.iterrows():
-            lines.append("| " + " | ".join(str(row[c]) for c in columns) + " |")
+            iou,
+            columns,
+            [*columns[:-2], "IoU of the intersections: mean (min-max)", "random masks"],
+        )
     return "\n".join(lines) + "\n"
 
 
