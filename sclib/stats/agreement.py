@@ -209,18 +209,21 @@ def standard_agreement(results_dir=None) -> pd.DataFrame | None:
     return agreement_table(ours, paper_runs(), profile=profiles)
 
 
+def readme_body(table: pd.DataFrame | None) -> str:
+    """What stands between the README's markers for ``table`` (None: not committed yet)."""
+    if table is None:
+        return "The standard runs are not committed yet.\n"
+    return agreement_markdown(table)
+
+
 def readme_block(table: pd.DataFrame | None) -> str:
     """The README's block between ``README_START`` and ``README_END``, markers included."""
-    body = (
-        "The standard runs are not committed yet.\n" if table is None else agreement_markdown(table)
-    )
-    return f"{README_START}\n{body}{README_END}"
+    return f"{README_START}\n{readme_body(table)}{README_END}"
 
 
 def write_readme(readme, table: pd.DataFrame | None) -> bool:
     """Replace the block in ``readme`` (a path) with ``readme_block(table)``; True if it changed."""
-    body = readme_block(table).removeprefix(f"{README_START}\n").removesuffix(README_END)
-    return replace_block(readme, README_START, README_END, body)
+    return replace_block(readme, README_START, README_END, readme_body(table))
 
 
 def main() -> int:
