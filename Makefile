@@ -53,6 +53,7 @@ bench: setup
 	$(PY) -m pip install --quiet --no-deps neurosurgeon==0.1.0
 	$(PY) bench/masks.py $(BENCH_ARGS)
 	$(PY) bench/step_formats.py
+	$(PY) bench/flops.py
 	$(PY) bench/throughput.py
 
 # The grid as jobs (python -m sclib.grid): what a profile costs, running it, collecting it.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from sclib.paths import NOTEBOOKS_DIR, ROOT
@@ -51,9 +52,10 @@ def numbered_notebooks(only: list[str] | None = None) -> list[Path]:
 FIGURE_NOTEBOOKS = ("02", "03", "04", "07")  # the notebooks whose runs ``prefetch`` computes
 
 
-def prefetch(profile: str, workers: int) -> None:
+def prefetch(profile: str, workers: int, sparsity_domains: Sequence[str] | None = None) -> None:
     """Compute the runs of notebooks 02-04 and 07 on the local pool (``workers`` processes),
-    with notebook 04's lambda ladder and probes."""
+    with notebook 04's lambda ladder and probes. ``sparsity_domains``: notebook 07's
+    ``DOMAINS`` when it will run with other than its default (``sparsity_prefetch``)."""
     from sclib.experiments.cache import Cache
     from sclib.experiments.jobs import plan_jobs
     from sclib.experiments.jobs_pool import PoolOptions, run_jobs
@@ -67,7 +69,8 @@ def prefetch(profile: str, workers: int) -> None:
     if all_committed(jobs):
         print(f"[prefetch] every run is in data/results/{profile}/runs.csv: nothing to run")
         return
-    jobs += ladder_prefetch(jobs, workers) + probe_jobs(jobs) + sparsity_prefetch(profile)
+    jobs += ladder_prefetch(jobs, workers) + probe_jobs(jobs)
+    jobs += sparsity_prefetch(profile, sparsity_domains)
     print(f"[prefetch] {len(jobs)} jobs of profile {profile} on {workers} workers", flush=True)
     records = run_jobs(jobs, CACHE_DIR, profile, PoolOptions(workers=workers), progress=True)
     _, spares = spare_jobs(profile, Cache(CACHE_DIR), regimes=REGIMES)
@@ -145,15 +148,21 @@ def ladder_prefetch(jobs, workers: int) -> list:
 SPARSITY_NOTEBOOK = "07_sparsity.ipynb"  # its DOMAINS and DENSITIES parameters
 
 
-def sparsity_prefetch(profile: str) -> list:
-    """Notebook 07's sparse runs (its default ``DOMAINS`` and ``DENSITIES`` under
-    ``profile``) as pool jobs; its dense runs are notebook 03's, in the prefetch already."""
+def sparsity_prefetch(profile: str, domains: Sequence[str] | None = None) -> list:
+    """Notebook 07's sparse runs (its default ``DENSITIES``, and its default ``DOMAINS`` or
+    ``domains``, under ``profile``) as pool jobs; its dense runs are notebook 03's, in the
+    prefetch already."""
     from sclib.experiments.profile_settings import notebook_profiles
     from sclib.experiments.sparsity import sparsity_cells
     from sclib.experiments.sparsity_results import sparsity_jobs
 
     defaults = notebook_defaults(SPARSITY_NOTEBOOK)
-    domains = list(defaults["DOMAINS"])
+    domains = list(defaults["DOMAINS"] if domains is None else domains)
+    unknown = sorted(set(domains) - set(defaults["DOMAINS"]))
+    if unknown:
+        raise ValueError(
+            f"notebook 07 has no domain {unknown}; choose from: {', '.join(defaults['DOMAINS'])}"
+        )
     sparse = [d for d in defaults["DENSITIES"] if d < 1]
     if not sparse:
         return []

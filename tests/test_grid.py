@@ -285,6 +285,17 @@ def test_prefetch_runs_nothing_when_the_committed_table_holds_every_cell(tmp_pat
     assert notebooks.all_committed(jobs)
 
 
+def test_prefetch_of_notebook_07_takes_other_domains_and_refuses_unknown_ones():
+    """The figure smoke test runs notebook 07 on fewer domains than its default: the prefetch
+    then plans exactly those (and names the valid ones for a domain the notebook lacks)."""
+    from sclib import notebooks
+
+    jobs = notebooks.sparsity_prefetch("quick", ["vision"])
+    assert jobs and {j.profile.domain for j in jobs} == {"vision"}
+    with pytest.raises(ValueError, match=r"no domain \['audio'\]; choose from: vision, language"):
+        notebooks.sparsity_prefetch("quick", ["vision", "audio"])
+
+
 def test_prefetch_computes_notebook_07s_sparse_runs_on_the_pool_with_its_defaults():
     """`make figures` computes notebook 07's sparse base models on the pool beside 02-04's runs,
     at the densities and domains the notebook runs by default, each control after its twin;
