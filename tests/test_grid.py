@@ -17,13 +17,13 @@ import pytest
 
 from sclib.experiments.cache import Cache
 from sclib.experiments.jobs import Job, JobFailed, job_cached, plan_jobs, run_job, run_key
-from sclib.experiments.jobs_estimate import Timings
+from sclib.experiments.jobs_estimate import Timings, critical_paths
 from sclib.experiments.jobs_pool import PoolOptions, read_status, run_jobs, status_path
 from sclib.experiments.jobs_results import collect_jobs
 from sclib.experiments.profile_settings import get_profile
 from sclib.experiments.profiles import cells
 from sclib.grid import main
-from sclib.stats.vocabulary import BASE_COLUMNS
+from sclib.stats.vocabulary import BASE_COLUMNS, REGIMES
 
 # the fake work below runs in submitit's worker processes too: pickle it by value
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -138,7 +138,9 @@ def test_plan_lists_jobs_and_estimates_without_running(tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == len(plan_jobs("quick")) + 1
     assert "resnet scratch seed 0: 2 cells; ~" in lines[0]
-    assert lines[-1].startswith("2 jobs, 0 cached; to run: ~0.17 CPU-hours")
+    # vision scratch 320 s; the pretrained MiniLM trains 8 epochs where the profile's base
+    # trains 2 (profiles.PRETRAINED_BASE): 4 x 120 s, then two cells of 90 s
+    assert lines[-1].startswith("2 jobs, 0 cached; to run: ~0.27 CPU-hours")
     assert not (tmp_path / "runs").exists()
 
 
@@ -156,7 +158,38 @@ def test_estimates_prefer_measured_timings():
     assert math.isclose(seconds, 0 + 2 * (1 * 20 + 10))
 
 
+def test_estimates_follow_the_jobs_own_recipe_and_a_ladder_part_its_rungs():
+    """Without measured timings: a base model's seconds scale with its own recipe's epochs,
+    an untrained control trains none, and a ladder job costs a mask and an evaluation per
+    rung of its part."""
+    from sclib.experiments.ladder import ladder_jobs, rungs
+
+    none = Timings.from_runs(pd.DataFrame())
+    scratch, pretrained, control = plan_jobs("quick", ["language"], regimes=list(REGIMES))
+    assert (scratch.cells[0].regime, pretrained.cells[0].regime) == ("scratch", "pretrained")
+    assert math.isclose(none.estimate(scratch)[0], 120 + 2 * 90)  # quick's 2 epochs
+    assert math.isclose(none.estimate(pretrained)[0], 4 * 120 + 2 * 90)  # 8 epochs
+    assert math.isclose(none.estimate(control)[0], 0 + 2 * (40 + 10))
+    profile = get_profile("language", "quick")
+    first, second = ladder_jobs(profile, parts=2)
+    assert len(rungs(profile, first.part)) + len(rungs(profile, second.part)) == 9
+    assert math.isclose(none.estimate(first)[0], len(rungs(profile, first.part)) * 50)
+
+
 # ---------------------------------------------------------------- the scheduler
+
+
+def test_the_pool_starts_the_ready_job_with_the_longest_chain_behind_it_first(tmp_path):
+    """The plan lists the scratch MiniLM first; its 8-epoch pretrained twin is the longer job
+    (its chain: 660 s against 300 + 100 for scratch and its control), so it starts first."""
+    jobs = plan_jobs("quick", ["language"], regimes=list(REGIMES))
+    assert [j.cells[0].regime for j in jobs] == ["scratch", "pretrained", "untrained"]
+    paths = critical_paths(jobs, Timings.from_runs(pd.DataFrame()))
+    assert [round(paths[j.name]) for j in jobs] == [400, 660, 100]
+    run_jobs(jobs, tmp_path, "quick", debug(), progress=False, work=fake_work)
+    starts = {p.name: float(p.read_text().split()[0]) for p in (tmp_path / "trace").glob("*.start")}
+    order = sorted(starts, key=starts.get)
+    assert ["pretrained" in order[0], "scratch" in order[1], "untrained" in order[2]] == [True] * 3
 
 
 def test_jobs_run_status_is_written_and_a_second_run_skips_them(tmp_path):

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from sclib.experiments.jobs import Job
+from sclib.experiments.ladder import rungs
+from sclib.experiments.profiles import base_training
 
 # (domain, profile) -> (device, seconds per base model, per mask, per pretraining, per
 # evaluation of a cell). Where the numbers come from:
@@ -112,15 +114,57 @@ class Timings:
         return found
 
     def estimate(self, job: Job) -> tuple[float, str]:
-        """``(seconds, device)`` the job should take: ``device`` is ``"cpu"`` or ``"gpu"``."""
+        """``(seconds, device)`` the job should take: ``device`` is ``"cpu"`` or ``"gpu"``.
+
+        Without measured timings: the table's base model scaled by the epochs of the job's own
+        base training (``profiles.base_training``: a pretrained or per-task recipe may train
+        longer than the profile's), none for an untrained control; a ladder job, a mask and
+        an evaluation per rung of its part."""
         p = job.profile
         device, base_s, mask_s, pre_s, eval_s = DEFAULT_SECONDS.get((p.domain, p.name), FALLBACK)
         if job.kind == "pretraining":
             return pre_s, device
         if job.kind == "probe":  # evaluations of cached runs, about one evaluation each
             return len(job.cells) * eval_s, device
+        if job.kind == "ladder":
+            return len(rungs(p, job.part)) * (mask_s + eval_s), device
         masks = _masks_per_cell(job)
+        base_s *= _base_epochs(job) / p.base.epochs
         found = self._lookup(job)
         if found is not None:
             device, base_s, mask_s, masks = found
         return base_s + len(job.cells) * (masks * mask_s + eval_s), device
+
+
+def _base_epochs(job: Job) -> int:
+    """Epochs of the job's base training; 0 for an untrained control (not trained)."""
+    cell = job.cells[0]
+    if cell.regime == "untrained":
+        return 0
+    return base_training(job.profile, cell.regime, cell.task).epochs
+
+
+def critical_paths(jobs: list[Job], timings: Timings) -> dict[str, float]:
+    """Each job's estimated seconds plus those of the longest chain of jobs that need it:
+    how long the work behind it takes at the least. A scheduler that starts the ready job
+    with the longest path first keeps a long chain from starting last.
+
+    >>> from sclib.experiments.jobs import plan_jobs
+    >>> jobs = plan_jobs("quick", domains=["vision"], regimes=["scratch", "untrained"])
+    >>> paths = critical_paths(jobs, Timings.from_runs(pd.DataFrame()))
+    >>> [round(paths[j.name]) for j in jobs]  # the scratch job, then its untrained control
+    [420, 100]
+    """
+    seconds = {job.name: timings.estimate(job)[0] for job in jobs}
+    needed_by: dict[str, list[str]] = {job.name: [] for job in jobs}
+    for job in jobs:
+        for need in job.needs:
+            needed_by.setdefault(need, []).append(job.name)
+    paths: dict[str, float] = {}
+
+    def path(name: str) -> float:
+        if name not in paths:
+            paths[name] = seconds[name] + max((path(n) for n in needed_by[name]), default=0.0)
+        return paths[name]
+
+    return {job.name: path(job.name) for job in jobs}

@@ -2,7 +2,9 @@
 
 One scheduler for the three executors: it submits the jobs whose needs are done, at most
 ``PoolOptions.parallel`` at a time (submitit's ``LocalExecutor`` would start every job at
-once), polls them, retries a failed one up to ``retries`` times, and keeps a status file
+once), the one with the longest estimated chain of work behind it first
+(``jobs_estimate.critical_paths``: a long job or chain left for last keeps one worker busy
+while the others idle), polls them, retries a failed one up to ``retries`` times, and keeps a status file
 (JSON, ``<cache>/grid/<profile>.status.json``) that a later run resumes from: jobs whose
 results are cached are skipped; SLURM jobs still queued are picked up again, not resubmitted.
 A job that raises is reported with its cell and traceback, in the file and on screen.
@@ -24,7 +26,9 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from sclib.experiments.cache import Cache
+from sclib.experiments.collect import cached_runs
 from sclib.experiments.jobs import Job, JobFailed, job_cached, run_job
+from sclib.experiments.jobs_estimate import Timings, critical_paths
 
 EXECUTORS = ("local", "slurm", "debug")
 
@@ -212,11 +216,15 @@ class Scheduler:
         options: PoolOptions,
         work: Callable[[Job, str, int | None], Any] = run_job,
     ):
-        self.jobs, self.work = {j.name: j for j in jobs}, work
         self.cache_dir, self.options = Path(cache_dir), options
         self.path = status_path(cache_dir, profile)
         self.logs = self.cache_dir / "grid" / "logs" / profile
-        self.records = _initial_records(jobs, Cache(cache_dir), read_status(self.path))
+        cache = Cache(cache_dir)
+        self.records = _initial_records(jobs, cache, read_status(self.path))
+        pending = [j for j in jobs if self.records[j.name]["state"] == "pending"]
+        paths = critical_paths(pending, Timings.from_runs(cached_runs(cache))) if pending else {}
+        ordered = sorted(jobs, key=lambda j: -paths.get(j.name, 0.0))  # stable: plan order on ties
+        self.jobs, self.work = {j.name: j for j in ordered}, work
         self.executor = make_executor(options, self.logs)
         self.running: dict[str, Any] = {}  # job name -> submitit job
         self.gone_since: dict[str, float] = {}
