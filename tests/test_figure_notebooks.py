@@ -10,9 +10,9 @@ Notebook 07 runs here on the vision domain only (``SPARSITY_DOMAINS``): its quic
 runs, 23% of the CPU time of a clean ``make figures`` with the vision ones (measured: the
 four sparse jobs 546 of 2,338 CPU-seconds, the two language ones 265), ran in CI beside
 everything else, and ``.ci/run`` took 2,851 s at the last landing, past its 45-minute goal
-(2,700 s). Their code path
-(a weight-sparse language base model, its masks and its control) runs in
-``tests/test_sparsity_experiment.py`` at the tiny scale; ``make figures`` computes both domains.
+(2,700 s). Their code path (a weight-sparse language base model, its masks and its control)
+runs in ``tests/test_sparsity_experiment.py`` at the tiny scale; ``make figures`` computes
+both domains.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ One scheduler for the three executors: it submits the jobs whose needs are done,
 ``PoolOptions.parallel`` at a time (submitit's ``LocalExecutor`` would start every job at
 once), the one with the longest estimated chain of work behind it first
 (``jobs_estimate.critical_paths``: a long job or chain left for last keeps one worker busy
-while the others idle), polls them, retries a failed one up to ``retries`` times, and keeps a status file
-(JSON, ``<cache>/grid/<profile>.status.json``) that a later run resumes from: jobs whose
+while the others idle), polls them, retries a failed one up to ``retries`` times, and keeps
+a status file (JSON, ``<cache>/grid/<profile>.status.json``) that a later run resumes from: jobs whose
 results are cached are skipped; SLURM jobs still queued are picked up again, not resubmitted.
 A job that raises is reported with its cell and traceback, in the file and on screen.
 """
