@@ -14,9 +14,9 @@ runs it printed are appended to ``data/results/machine_check.csv``, with what ea
     python scripts/machine_check.py --domain vision --task inside_contact \\
         --architecture resnet --regime scratch [--cache-dir data/cache] [--save]
 
-Measured (README, *Reproducibility*): that cell's 24 runs on an Intel AVX-512 machine against
-the committed AMD ones: single ablation scores of the included seeds moved by up to 0.28
-(median 0.13), the three-seed means by at most 0.07.
+Measured (README, *Reproducibility*; ``--regime scratch,pretrained,untrained``): those cells'
+38 runs on an Intel AVX-512 machine against the committed AMD ones: single ablation scores of
+trained models moved by up to 0.35 (median 0.13), the three-seed means by at most 0.07.
 """
 
 from __future__ import annotations
