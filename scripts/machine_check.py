@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-from pathlib import Path
 
 import pandas as pd
 
-from sclib import grid
+from sclib.experiments.cache import Cache
 from sclib.experiments.collect import read_table
+from sclib.experiments.jobs import plan_jobs
+from sclib.experiments.jobs_results import collect_jobs
+from sclib.experiments.seeds import spare_jobs
 from sclib.paths import ROOT
 from sclib.stats.standard_summary import standard_summary
 
@@ -41,18 +42,20 @@ MACHINE = ["cpu_model", "cpu_capability", "torch_threads"]  # what each run ran 
 SELECTION = ("domain", "task", "architecture", "regime")
 
 
-def recomputed(args: argparse.Namespace, into: Path) -> pd.DataFrame:
-    """The selection's runs in the cache (``--cache-dir``), as ``grid collect`` writes them."""
-    out = into / "runs.csv"
-    argv = ["collect", "--profile", "standard", "--out", str(out), "--cache-dir", args.cache_dir]
-    for name in SELECTION:
-        argv += [f"--{name}", getattr(args, name)]
+def recomputed(args: argparse.Namespace) -> pd.DataFrame:
+    """The selection's runs in the cache (``--cache-dir``), as ``grid collect`` gathers them
+    (each cell's included base seeds marked), without its mask tables."""
+    cache = Cache(args.cache_dir)
+    names = ("domains", "tasks", "architectures", "regimes")  # plan_jobs' names of SELECTION
+    axes = {n: getattr(args, s).split(",") for n, s in zip(names, SELECTION, strict=True)}
     if args.seed:
-        argv += ["--seed", args.seed]
-    grid.main(argv)  # 1 when some runs are missing: those are left out below
-    if not out.exists() or not out.read_text().strip():
+        jobs = plan_jobs("standard", **axes, base_seeds=[int(x) for x in args.seed.split(",")])
+    else:  # the profile's seeds and its spares, as `grid collect` takes them
+        jobs = plan_jobs("standard", **axes) + spare_jobs("standard", cache, **axes)[0]
+    table, _ = collect_jobs(jobs, cache, "standard")  # missing runs: left out
+    if table.empty:
         raise SystemExit("nothing collected: run the grid for this selection first (see --help)")
-    return read_table(out)
+    return table
 
 
 def main() -> int:
@@ -68,8 +71,7 @@ def main() -> int:
     for name in SELECTION:
         keep &= committed[name].isin(getattr(args, name).split(","))
     committed = committed[keep]
-    with tempfile.TemporaryDirectory() as tmp:
-        here = recomputed(args, Path(tmp))
+    here = recomputed(args)
     here = here[here.set_index(RUN).index.isin(committed.set_index(RUN).index)]
     if here.empty:
         print("none of the committed runs of this selection is in the cache here", file=sys.stderr)
