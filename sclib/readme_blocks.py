@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+NOT_COMMITTED = "The standard runs are not committed yet.\n"  # a block's body until they are
+
 
 def markers(name: str, command: str) -> tuple[str, str]:
     """The start and end comments of block ``name``, written by ``command``."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sclib.readme_blocks import markers, replace_block
+from sclib.readme_blocks import NOT_COMMITTED, markers, replace_block
 from sclib.stats.vocabulary import as_bool
 
 # architecture -> family: the paper's models and ours of the same design. MiniLM is a
@@ -212,7 +212,7 @@ def standard_agreement(results_dir=None) -> pd.DataFrame | None:
 def readme_body(table: pd.DataFrame | None) -> str:
     """What stands between the README's markers for ``table`` (None: not committed yet)."""
     if table is None:
-        return "The standard runs are not committed yet.\n"
+        return NOT_COMMITTED
     return agreement_markdown(table)
 
 

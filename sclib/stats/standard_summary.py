@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sclib.readme_blocks import markers, replace_block
+from sclib.readme_blocks import NOT_COMMITTED, markers, replace_block
 from sclib.stats.vocabulary import REGIMES, TASK_LABELS, architecture_label
 
 README_START, README_END = markers("standard", "python -m sclib.stats.standard_summary")
@@ -282,9 +282,7 @@ def committed_summary(results_dir=None) -> tuple | None:
 
 def readme_body(found: tuple | None) -> str:
     """What the README's block holds for ``committed_summary()``'s answer."""
-    return (
-        "The standard runs are not committed yet.\n" if found is None else summary_markdown(*found)
-    )
+    return NOT_COMMITTED if found is None else summary_markdown(*found)
 
 
 def main() -> int:
